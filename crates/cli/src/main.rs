@@ -1,0 +1,536 @@
+//! `celltrail`: serve the platform, load the demo, migrate, verify and export
+//! the ledger, and administer organisations, users and filings.
+
+mod config;
+mod demo;
+
+use std::io::{BufReader, Write};
+use std::process::ExitCode;
+
+use celltrail_core::calendar::WorkCalendar;
+use celltrail_store::service::{self, Actor, When};
+use celltrail_store::{DynStore, OrgFilter, ProjectFilter};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "celltrail",
+    version,
+    about = "CellTrail: cell and gene therapy governance, end to end (细胞治疗全链条监管平台)"
+)]
+struct Cli {
+    /// Configuration file (`key = "value"` lines); environment variables
+    /// CELLTRAIL_* override it, flags override both.
+    #[arg(long, global = true, env = "CELLTRAIL_CONFIG")]
+    config: Option<String>,
+    /// Database URL: sqlite://FILE or postgres://…
+    #[arg(long, global = true)]
+    database: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the web application and API.
+    Serve(ServeArgs),
+    /// Load realistic synthetic data into an embedded database and serve it.
+    Demo(DemoArgs),
+    /// Apply database migrations.
+    Migrate,
+    /// Verify, export or replay the ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCmd),
+    /// Organisations.
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Filings (technologies and clinical research projects).
+    #[command(subcommand)]
+    Filing(FilingCmd),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long)]
+    bind: Option<String>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[arg(long)]
+    bind: Option<String>,
+    /// Load the data and exit.
+    #[arg(long)]
+    no_serve: bool,
+    /// Extra synthetic institutions and projects for load tests
+    /// (`--scale 10000` adds 10,000 institutions and 100,000 projects).
+    #[arg(long, default_value_t = 0)]
+    scale: u32,
+}
+
+#[derive(Subcommand)]
+enum LedgerCmd {
+    /// Recompute every hash and signature; exit 1 at the first break.
+    Verify {
+        /// Verify an exported NDJSON file instead of the database.
+        #[arg(long)]
+        file: Option<String>,
+    },
+    /// Write the ledger (events, seals, public keys) as NDJSON.
+    Export {
+        #[arg(long)]
+        out: String,
+    },
+    /// Rebuild every read model from the events.
+    Replay,
+}
+
+#[derive(Subcommand)]
+enum OrgCmd {
+    /// List organisations.
+    List {
+        #[arg(long)]
+        q: Option<String>,
+        #[arg(long)]
+        org_type: Option<String>,
+    },
+    /// Show one organisation with its qualifications.
+    Show { id: String },
+    /// Register an organisation from a JSON file (fields of POST /api/v1/organisations).
+    Add {
+        #[arg(long)]
+        file: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// List users.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Create the platform organisation and its administrator on an empty database.
+    Bootstrap {
+        #[arg(long, default_value = "admin")]
+        username: String,
+        /// Password (at least 12 characters); read from CELLTRAIL_ADMIN_PASSWORD if omitted.
+        #[arg(long, env = "CELLTRAIL_ADMIN_PASSWORD")]
+        password: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FilingCmd {
+    /// List filings.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Show a filing by id or filing number, with its audit trail.
+    Show { id: String },
+}
+
+#[derive(Debug)]
+struct CliError {
+    code: &'static str,
+    message: String,
+    exit: u8,
+}
+
+impl From<celltrail_store::StoreError> for CliError {
+    fn from(e: celltrail_store::StoreError) -> Self {
+        CliError {
+            code: e.code,
+            message: e.to_string(),
+            exit: 2,
+        }
+    }
+}
+
+fn io_err(e: std::io::Error) -> CliError {
+    CliError {
+        code: "io_error",
+        message: e.to_string(),
+        exit: 2,
+    }
+}
+
+type CliResult<T> = Result<T, CliError>;
+
+fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value)
+                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        );
+    } else {
+        println!("{}", human(value));
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    config::init_tracing(&cfg);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let json = cli.json;
+    match runtime.block_on(run(cli, cfg)) {
+        Ok(code) => code,
+        Err(e) => {
+            if json {
+                let body = serde_json::json!({"error": {"code": e.code, "message": e.message}});
+                println!("{body}");
+            } else {
+                eprintln!("error[{}]: {}", e.code, e.message);
+            }
+            ExitCode::from(e.exit)
+        }
+    }
+}
+
+async fn open_store(url: &str) -> CliResult<DynStore> {
+    Ok(celltrail_store::open(url).await?)
+}
+
+fn calendar(cfg: &Config) -> CliResult<WorkCalendar> {
+    match &cfg.calendar_file {
+        None => Ok(WorkCalendar::embedded()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(io_err)?;
+            WorkCalendar::from_json(&text).map_err(|e| CliError {
+                code: "calendar_invalid",
+                message: format!("{path}: {e}"),
+                exit: 2,
+            })
+        }
+    }
+}
+
+async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
+    if let Some(db) = &cli.database {
+        cfg.database_url = db.clone();
+    }
+    let json = cli.json;
+    match cli.cmd {
+        Cmd::Serve(a) => {
+            let store = open_store(&cfg.database_url).await?;
+            serve(store, &cfg, a.bind.unwrap_or(cfg.bind.clone())).await?;
+        }
+        Cmd::Demo(a) => {
+            if cli.database.is_none()
+                && std::env::var("CELLTRAIL_DATABASE_URL").is_err()
+                && cfg.from_file.is_none()
+            {
+                cfg.database_url = "sqlite://celltrail-demo.db".into();
+            }
+            let store = open_store(&cfg.database_url).await?;
+            let cal = calendar(&cfg)?;
+            let report = demo::load(store.as_ref(), &cal, a.scale).await?;
+            print(json, &report, demo::DemoReport::human);
+            if !a.no_serve {
+                // The demo runs on loopback over plain HTTP.
+                cfg.secure_cookies = false;
+                serve(store, &cfg, a.bind.unwrap_or(cfg.bind.clone())).await?;
+            }
+        }
+        Cmd::Migrate => {
+            let store = celltrail_store::open(&cfg.database_url).await?;
+            let n = store.event_count().await?;
+            print(
+                json,
+                &serde_json::json!({"migrated": true, "backend": store.backend().as_str(), "events": n}),
+                |_| {
+                    format!(
+                        "migrations applied ({}); {n} events in the ledger",
+                        store.backend().as_str()
+                    )
+                },
+            );
+        }
+        Cmd::Ledger(LedgerCmd::Verify { file }) => {
+            let (outcome, source) = match file {
+                Some(path) => {
+                    let f = std::fs::File::open(&path).map_err(io_err)?;
+                    let r = celltrail_ledger::export::verify_reader(BufReader::with_capacity(
+                        1 << 20,
+                        f,
+                    ));
+                    let outcome = r.map_err(|e| match e {
+                        celltrail_ledger::export::VerifyFileError::Break(b) => Ok(b),
+                        other => Err(other.to_string()),
+                    });
+                    match outcome {
+                        Ok(s) => (Ok(s), path),
+                        Err(Ok(b)) => (Err(b), path),
+                        Err(Err(msg)) => {
+                            return Err(CliError {
+                                code: "ledger_file_invalid",
+                                message: msg,
+                                exit: 1,
+                            })
+                        }
+                    }
+                }
+                None => {
+                    let store = open_store(&cfg.database_url).await?;
+                    (store.verify().await?, "database".to_string())
+                }
+            };
+            match outcome {
+                Ok(s) => {
+                    print(
+                        json,
+                        &serde_json::json!({"ok": true, "source": source, "summary": s}),
+                        |_| {
+                            format!("ledger intact ({source}): {} events in {} streams, {} seals verified", s.events, s.streams, s.seals)
+                        },
+                    );
+                }
+                Err(b) => {
+                    print(
+                        json,
+                        &serde_json::json!({"ok": false, "source": source, "break": b}),
+                        |_| format!("LEDGER BROKEN ({source}): {b}"),
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        Cmd::Ledger(LedgerCmd::Export { out }) => {
+            let store = open_store(&cfg.database_url).await?;
+            let tmp = format!("{out}.partial");
+            let file = std::fs::File::create(&tmp).map_err(io_err)?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            let s = store.export(&mut w).await?;
+            w.flush().map_err(io_err)?;
+            w.into_inner()
+                .map_err(|e| io_err(e.into_error()))?
+                .sync_all()
+                .map_err(io_err)?;
+            std::fs::rename(&tmp, &out).map_err(io_err)?;
+            print(json, &serde_json::json!({"out": out, "summary": s}), |_| {
+                format!("exported {} events, {} seals to {out}", s.events, s.seals)
+            });
+        }
+        Cmd::Ledger(LedgerCmd::Replay) => {
+            let store = open_store(&cfg.database_url).await?;
+            let n = store.replay().await?;
+            print(json, &serde_json::json!({"replayed": n}), |_| {
+                format!("read models rebuilt from {n} events")
+            });
+        }
+        Cmd::Org(OrgCmd::List { q, org_type }) => {
+            let store = open_store(&cfg.database_url).await?;
+            let orgs = store
+                .organisations(&OrgFilter {
+                    q,
+                    org_type,
+                    limit: Some(1000),
+                    ..Default::default()
+                })
+                .await?;
+            print(json, &orgs, |orgs| {
+                orgs.iter()
+                    .map(|o| {
+                        format!(
+                            "{:<28} {:<20} {:<3} {}  {}",
+                            o.id, o.org_type, o.province_code, o.name_zh, o.name_en
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Cmd::Org(OrgCmd::Show { id }) => {
+            let store = open_store(&cfg.database_url).await?;
+            let org = store.organisation(&id).await?.ok_or(CliError {
+                code: "org_not_found",
+                message: id.clone(),
+                exit: 1,
+            })?;
+            let quals = store.qualifications(&id).await?;
+            let today = When::now().today.to_string();
+            let v = serde_json::json!({"organisation": org, "qualifications": quals});
+            print(json, &v, |_| {
+                let mut s = format!(
+                    "{} / {} ({}, {})\n",
+                    org.name_zh, org.name_en, org.org_type, org.province_code
+                );
+                for q in &quals {
+                    let flag = if q.expired_on(&today) {
+                        "  EXPIRED"
+                    } else {
+                        ""
+                    };
+                    s.push_str(&format!(
+                        "  {:<28} {:<28} {} – {}{flag}\n",
+                        q.kind,
+                        q.number,
+                        q.valid_from,
+                        q.valid_to.clone().unwrap_or_default()
+                    ));
+                }
+                s
+            });
+        }
+        Cmd::Org(OrgCmd::Add { file, reason }) => {
+            let store = open_store(&cfg.database_url).await?;
+            let text = std::fs::read_to_string(&file).map_err(io_err)?;
+            let input: service::OrgInput = serde_json::from_str(&text).map_err(|e| CliError {
+                code: "body_invalid",
+                message: format!("{file}: {e}"),
+                exit: 2,
+            })?;
+            let org = service::register_org(
+                store.as_ref(),
+                &Actor::system(),
+                &input,
+                &reason,
+                &When::now(),
+            )
+            .await?;
+            print(json, &org, |o| {
+                format!("registered {} ({})", o.id, o.name_zh)
+            });
+        }
+        Cmd::User(UserCmd::List { org }) => {
+            let store = open_store(&cfg.database_url).await?;
+            let users = store.users(org.as_deref()).await?;
+            print(json, &users, |us| {
+                us.iter()
+                    .map(|u| {
+                        format!(
+                            "{:<24} {:<28} {:<20} {}",
+                            u.username,
+                            u.org_id,
+                            u.roles.join(","),
+                            u.display_name
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Cmd::User(UserCmd::Bootstrap { username, password }) => {
+            let store = open_store(&cfg.database_url).await?;
+            let created =
+                service::bootstrap(store.as_ref(), &username, &password, &When::now()).await?;
+            print(
+                json,
+                &serde_json::json!({"created": created.is_some(), "username": username}),
+                |_| match &created {
+                    Some(_) => format!("platform administrator {username} created"),
+                    None => "platform already bootstrapped; nothing changed".into(),
+                },
+            );
+        }
+        Cmd::Filing(FilingCmd::List { state, org }) => {
+            let store = open_store(&cfg.database_url).await?;
+            let ps = store
+                .projects(&ProjectFilter {
+                    state,
+                    org_id: org,
+                    limit: Some(1000),
+                    ..Default::default()
+                })
+                .await?;
+            print(json, &ps, |ps| {
+                ps.iter()
+                    .map(|p| {
+                        format!(
+                            "{:<22} {:<10} {:<22} {}",
+                            p.id,
+                            p.state,
+                            p.filing_number.clone().unwrap_or_default(),
+                            p.title_zh
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Cmd::Filing(FilingCmd::Show { id }) => {
+            let store = open_store(&cfg.database_url).await?;
+            let p = match store.project(&id).await? {
+                Some(p) => Some(p),
+                None => store.project_by_filing_number(&id).await?,
+            }
+            .ok_or(CliError {
+                code: "project_not_found",
+                message: id.clone(),
+                exit: 1,
+            })?;
+            let stream = celltrail_store::projection::project_stream(&p.id);
+            let events = store.stream_events(&stream).await?;
+            let sigs = store.signatures(&stream).await?;
+            let v = serde_json::json!({"project": p, "signatures": sigs, "events": events.iter().map(|e| serde_json::json!({"seq": e.seq, "kind": e.kind, "time": e.time, "actor": e.actor, "reason": e.reason, "hash": e.hash})).collect::<Vec<_>>()});
+            print(json, &v, |_| {
+                let mut s = format!("{} [{}] {}\n", p.id, p.state, p.title_zh);
+                for e in &events {
+                    s.push_str(&format!(
+                        "  #{:<3} {} {:<22} {:<26} {}\n",
+                        e.seq, e.time, e.kind, e.actor, e.reason
+                    ));
+                }
+                for g in &sigs {
+                    s.push_str(&format!(
+                        "  signed: {} ({}) {} on record {}\n",
+                        g.printed_name, g.meaning, g.signed_at, g.record_hash
+                    ));
+                }
+                s
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(store: DynStore, cfg: &Config, bind: String) -> CliResult<()> {
+    let cal = calendar(cfg)?;
+    let web_cfg = celltrail_web::WebConfig {
+        secure_cookies: cfg.secure_cookies,
+        ..Default::default()
+    };
+    let state = celltrail_web::AppState::new(store, cal, web_cfg);
+    let listener = tokio::net::TcpListener::bind(&bind).await.map_err(io_err)?;
+    eprintln!("CellTrail listening on http://{bind}/");
+    axum_serve(listener, celltrail_web::app(state)).await
+}
+
+async fn axum_serve(
+    listener: tokio::net::TcpListener,
+    app: celltrail_web::Router,
+) -> CliResult<()> {
+    celltrail_web::serve(listener, app).await.map_err(io_err)
+}

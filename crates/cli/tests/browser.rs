@@ -1,0 +1,295 @@
+//! Browser test: the demo as a newcomer sees it, in headless Chromium driven
+//! through WebDriver (Debian's chromium and chromium-driver). A research
+//! office files a project, a regulator approves it with electronic
+//! signatures, the public finds it, and the language switch works.
+//! Screenshots land in the target directory for a person to look at.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{free_port, tempdir, Proc};
+use serde_json::{json, Value};
+
+struct Driver {
+    base: String,
+    session: String,
+}
+
+impl Driver {
+    fn post(&self, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let resp = ureq::post(&url).send_json(body);
+        match resp {
+            Ok(r) => r.into_json::<Value>().unwrap()["value"].clone(),
+            Err(ureq::Error::Status(code, r)) => panic!(
+                "webdriver {path}: {code} {}",
+                r.into_string().unwrap_or_default()
+            ),
+            Err(e) => panic!("webdriver {path}: {e}"),
+        }
+    }
+    fn try_get(&self, path: &str) -> Option<Value> {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let r = ureq::get(&url).call().ok()?;
+        Some(r.into_json::<Value>().ok()?["value"].clone())
+    }
+    fn get(&self, path: &str) -> Value {
+        self.try_get(path)
+            .unwrap_or_else(|| panic!("webdriver GET {path} failed"))
+    }
+    /// Waits until the URL ends with `suffix` (navigation after a click).
+    fn wait_url(&self, suffix: &str) {
+        for _ in 0..100 {
+            if self.url().ends_with(suffix) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("url {} does not end with {suffix}", self.url());
+    }
+    /// Waits until the element's text equals `want` (the page may still be
+    /// loading, or an element may go stale while it navigates).
+    fn wait_text(&self, css: &str, want: &str) {
+        let mut last = String::new();
+        for _ in 0..100 {
+            if let Some(t) = self.try_text(css) {
+                if t == want {
+                    return;
+                }
+                last = t;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{css}: expected {want:?}, last saw {last:?}");
+    }
+    fn try_text(&self, css: &str) -> Option<String> {
+        let url = format!("{}/session/{}/element", self.base, self.session);
+        let v: Value = ureq::post(&url)
+            .send_json(json!({"using": "css selector", "value": css}))
+            .ok()?
+            .into_json()
+            .ok()?;
+        let id = v["value"]
+            .as_object()?
+            .values()
+            .next()?
+            .as_str()?
+            .to_string();
+        Some(
+            self.try_get(&format!("/element/{id}/text"))?
+                .as_str()?
+                .to_string(),
+        )
+    }
+    fn go(&self, url: &str) {
+        self.post("/url", json!({"url": url}));
+    }
+    fn url(&self) -> String {
+        self.get("/url").as_str().unwrap().to_string()
+    }
+    fn find(&self, css: &str) -> String {
+        for _ in 0..50 {
+            let url = format!("{}/session/{}/element", self.base, self.session);
+            if let Ok(r) =
+                ureq::post(&url).send_json(json!({"using": "css selector", "value": css}))
+            {
+                let v: Value = r.into_json().unwrap();
+                if let Some(obj) = v["value"].as_object() {
+                    if let Some(id) = obj.values().next().and_then(|v| v.as_str()) {
+                        return id.to_string();
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("element not found: {css}\npage: {}", self.get("/source"));
+    }
+    fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.post(&format!("/element/{id}/click"), json!({}));
+    }
+    fn type_in(&self, css: &str, text: &str) {
+        let id = self.find(css);
+        self.post(&format!("/element/{id}/clear"), json!({}));
+        self.post(&format!("/element/{id}/value"), json!({"text": text}));
+    }
+    fn text(&self, css: &str) -> String {
+        for _ in 0..100 {
+            if let Some(t) = self.try_text(css) {
+                return t;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no text for {css}");
+    }
+    fn screenshot(&self, name: &str) {
+        use base64_decode::decode;
+        let png = self.get("/screenshot");
+        let bytes = decode(png.as_str().unwrap());
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
+    }
+    fn login(&self, base: &str, user: &str) {
+        self.go(&format!("{base}/login"));
+        self.type_in("#username", user);
+        self.type_in("#password", common::DEMO_PASSWORD);
+        self.click("#login-submit");
+        self.wait_url("/app");
+    }
+    fn sign_action(&self, action: &str, user: &str) {
+        let form = format!("#act-{action}");
+        self.type_in(&format!("{form} input[name=sign_username]"), user);
+        self.type_in(
+            &format!("{form} input[name=sign_password]"),
+            common::DEMO_PASSWORD,
+        );
+        self.click(&format!("{form} button[type=submit]"));
+    }
+}
+
+/// Minimal standard base64 decoding for screenshots.
+mod base64_decode {
+    pub fn decode(s: &str) -> Vec<u8> {
+        let val = |c: u8| -> Option<u32> {
+            match c {
+                b'A'..=b'Z' => Some((c - b'A') as u32),
+                b'a'..=b'z' => Some((c - b'a' + 26) as u32),
+                b'0'..=b'9' => Some((c - b'0' + 52) as u32),
+                b'+' => Some(62),
+                b'/' => Some(63),
+                _ => None,
+            }
+        };
+        let mut out = Vec::with_capacity(s.len() * 3 / 4);
+        let (mut acc, mut bits) = (0u32, 0);
+        for c in s.bytes().filter_map(val) {
+            acc = (acc << 6) | c;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+                acc &= (1 << bits) - 1;
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn file_approve_lookup_and_switch_language_in_chromium() {
+    let tmp = tempdir("browser");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = Proc::spawn(
+        env!("CARGO_BIN_EXE_celltrail"),
+        &[
+            "demo",
+            "--database",
+            &format!("sqlite://{}/demo.db", tmp.display()),
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    common::wait_http(&format!("{base}/healthz"), Duration::from_secs(300));
+
+    let driver_port = free_port();
+    let _chromedriver = Proc::spawn("chromedriver", &[&format!("--port={driver_port}")]);
+    let wd = format!("http://127.0.0.1:{driver_port}");
+    common::wait_http(&format!("{wd}/status"), Duration::from_secs(30));
+    let profile = tmp.join("profile");
+    let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+        "binary": "/usr/bin/chromium",
+        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 format!("--user-data-dir={}", profile.display()), "--window-size=1280,1100", "--lang=zh-CN"],
+        "prefs": {"intl.accept_languages": "zh-CN,zh"}
+    }}}});
+    let created: Value = ureq::post(&format!("{wd}/session"))
+        .send_json(caps)
+        .expect("start chromium")
+        .into_json()
+        .unwrap();
+    let session = created["value"]["sessionId"].as_str().unwrap().to_string();
+    let d = Driver {
+        base: wd.clone(),
+        session,
+    };
+
+    // The landing page.
+    d.go(&base);
+    d.screenshot("01-home-zh");
+
+    // A hospital research office drafts and submits a filing (signed: authored).
+    d.login(&base, "sjh.office");
+    d.go(&format!("{base}/app/projects/new"));
+    d.type_in("#title_zh", "浏览器测试：CD19 CAR-T 治疗难治性狼疮肾炎");
+    d.type_in(
+        "#title_en",
+        "Browser test: CD19 CAR-T for refractory lupus nephritis",
+    );
+    d.type_in("#pi_name", "周明");
+    d.click("#project-submit");
+    d.wait_text("#project-state", "草稿");
+    let project_url = d.url();
+    d.sign_action("submit", "sjh.office");
+    d.wait_text("#project-state", "已提交");
+    d.click("#logout");
+    d.wait_url("/");
+
+    // A wrong password signs nothing.
+    d.login(&base, "sh.officer");
+    d.go(&project_url);
+    d.type_in("#act-accept input[name=sign_username]", "sh.officer");
+    d.type_in("#act-accept input[name=sign_password]", "not the password");
+    d.click("#act-accept button[type=submit]");
+    assert!(
+        d.text(".error").contains("密码错误"),
+        "{}",
+        d.text(".error")
+    );
+    assert_eq!(d.text("#project-state"), "已提交");
+
+    // The regulator accepts (reviewed) and files (approved) it.
+    d.sign_action("accept", "sh.officer");
+    d.wait_text("#project-state", "已受理");
+    d.sign_action("file", "sh.officer");
+    d.wait_text("#project-state", "已备案");
+    let number = d.text("#project-filing-number");
+    assert!(
+        number.starts_with("BMT-31-2026-C-") || number.starts_with("BMT-31-"),
+        "{number}"
+    );
+    let signers = d.text("#signatures");
+    assert!(
+        signers.contains("沈卫 Shen Wei") && signers.contains("批准"),
+        "{signers}"
+    );
+    d.screenshot("02-project-signed-zh");
+    d.click("#logout");
+    d.wait_url("/");
+
+    // Anyone finds it on the public page without signing in.
+    d.go(&format!("{base}/public"));
+    d.type_in("#number", &number);
+    d.click("#filing-submit");
+    d.wait_text("#filing-number", &number);
+    d.wait_text("#project-state", "已备案");
+    d.screenshot("03-public-filing-zh");
+
+    // The visible switch turns the page into English and stays there.
+    d.click("#lang-switch");
+    d.wait_text("#project-state", "Filed");
+    d.screenshot("04-public-filing-en");
+    d.go(&format!("{base}/public?q=Tianjin"));
+    assert!(
+        d.text("#results")
+            .contains("Haihe Hospital of Blood Diseases"),
+        "{}",
+        d.text("#results")
+    );
+    d.screenshot("05-public-search-en");
+
+    let _ = ureq::delete(&format!("{wd}/session/{}", d.session)).call();
+}

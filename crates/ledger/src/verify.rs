@@ -1,0 +1,548 @@
+//! Streaming verification with O(1) memory per stream.
+//!
+//! Feed order: keys first; then, for each stream, its events in sequence
+//! order, each seal right after the event with `seq == seal.last_seq`.
+//! Streams may interleave with each other. The first problem found is
+//! returned as a [`Break`] naming its stream and sequence number.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::event::HASH_ALG;
+use crate::hexutil::{decode_lower, encode_lower_32};
+use crate::seal::{seal_message, OrgKey, Seal, SIG_ALG};
+use crate::LedgerError;
+
+/// The first place where a ledger fails to verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Break {
+    pub stream: String,
+    pub seq: u64,
+    pub kind: BreakKind,
+    pub detail: String,
+}
+
+/// What went wrong at a [`Break`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakKind {
+    /// The stored hash is not the SHA-256 of the stored body.
+    HashMismatch,
+    /// The body is not a well-formed event envelope.
+    BodyInvalid,
+    /// The event's seq is not the one after the stream's previous event
+    /// (an event is missing, duplicated or out of order). `seq` names the
+    /// sequence number that was expected.
+    SequenceGap,
+    /// The event's `prev_hash` is not the hash of the stream's previous event.
+    ChainBroken,
+    /// The body names another stream than the one it was stored under.
+    StreamMismatch,
+    /// The seal's key is not known (or belongs to another organisation).
+    SealUnknownKey,
+    /// The seal's signature does not verify.
+    SealSignatureInvalid,
+    /// The seal does not cover exactly the events since the previous seal up
+    /// to the stream's current last event.
+    SealOutOfOrder,
+    /// The seal's `last_hash` is not the hash of the event it claims to seal.
+    SealHashMismatch,
+    /// Events at the end of a stream carry no seal.
+    Unsealed,
+}
+
+impl BreakKind {
+    /// The snake_case name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakKind::HashMismatch => "hash_mismatch",
+            BreakKind::BodyInvalid => "body_invalid",
+            BreakKind::SequenceGap => "sequence_gap",
+            BreakKind::ChainBroken => "chain_broken",
+            BreakKind::StreamMismatch => "stream_mismatch",
+            BreakKind::SealUnknownKey => "seal_unknown_key",
+            BreakKind::SealSignatureInvalid => "seal_signature_invalid",
+            BreakKind::SealOutOfOrder => "seal_out_of_order",
+            BreakKind::SealHashMismatch => "seal_hash_mismatch",
+            BreakKind::Unsealed => "unsealed",
+        }
+    }
+}
+
+impl fmt::Display for BreakKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Break {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "stream {} seq {}: {} ({})",
+            self.stream, self.seq, self.kind, self.detail
+        )
+    }
+}
+
+impl std::error::Error for Break {}
+
+impl Break {
+    fn new(
+        stream: impl Into<String>,
+        seq: u64,
+        kind: BreakKind,
+        detail: impl Into<String>,
+    ) -> Self {
+        Break {
+            stream: stream.into(),
+            seq,
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Counts of what a successful verification covered.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub streams: u64,
+    pub events: u64,
+    pub seals: u64,
+}
+
+#[derive(Debug)]
+struct StreamState {
+    last_seq: u64,
+    /// Lowercase hex, as stored: later checks compare stored text directly.
+    last_hash: [u8; 64],
+    sealed_upto: u64,
+}
+
+const GENESIS_HEX: &[u8] = crate::event::GENESIS_HASH.as_bytes();
+
+#[derive(Debug)]
+struct KnownKey {
+    org: String,
+    public: [u8; 32],
+    key: VerifyingKey,
+}
+
+/// The fields verification needs, borrowed from the body where possible.
+/// The other members must be present but are skipped unparsed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Head<'a> {
+    #[serde(rename = "actor")]
+    _actor: IgnoredAny,
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(rename = "kind")]
+    _kind: IgnoredAny,
+    #[serde(rename = "org")]
+    _org: IgnoredAny,
+    #[serde(rename = "payload")]
+    _payload: IgnoredAny,
+    #[serde(borrow)]
+    prev_hash: Cow<'a, str>,
+    #[serde(rename = "reason")]
+    _reason: IgnoredAny,
+    seq: u64,
+    #[serde(borrow)]
+    stream: Cow<'a, str>,
+    #[serde(rename = "time")]
+    _time: IgnoredAny,
+}
+
+/// Where a rejected body claims to sit, read leniently for the report.
+#[derive(Deserialize)]
+struct Locate {
+    stream: Option<String>,
+    seq: Option<u64>,
+}
+
+/// Verifies events and seals fed in ledger order; see the module docs.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    streams: HashMap<String, StreamState>,
+    keys: HashMap<String, KnownKey>,
+    events: u64,
+    seals: u64,
+}
+
+impl Verifier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers an organisation key. Adding the same key twice is fine; a
+    /// different key under a known key id is refused.
+    pub fn add_key(&mut self, key: &OrgKey) -> Result<(), LedgerError> {
+        let verifying = key.verifying_key()?;
+        let public = verifying.to_bytes();
+        if let Some(known) = self.keys.get(&key.key_id) {
+            return if known.public == public && known.org == key.org {
+                Ok(())
+            } else {
+                Err(LedgerError::Key(format!(
+                    "key id {} is already registered with another key or org",
+                    key.key_id
+                )))
+            };
+        }
+        self.keys.insert(
+            key.key_id.clone(),
+            KnownKey {
+                org: key.org.clone(),
+                public,
+                key: verifying,
+            },
+        );
+        Ok(())
+    }
+
+    /// Checks one stored event: `sha256(body) == hash`, then that the body's
+    /// seq follows the stream's last seq and its `prev_hash` is the stream's
+    /// last hash. Allocates nothing on the success path except for a
+    /// stream's first event (and a stream name containing JSON escapes).
+    pub fn event(&mut self, body: &str, hash: &str) -> Result<(), Break> {
+        self.check_event(None, body, hash)
+    }
+
+    /// As [`Verifier::event`], for a store that keeps the stream name next
+    /// to the body: a body naming another stream is a `StreamMismatch`.
+    pub fn event_in_stream(&mut self, stream: &str, body: &str, hash: &str) -> Result<(), Break> {
+        self.check_event(Some(stream), body, hash)
+    }
+
+    fn check_event(&mut self, expect: Option<&str>, body: &str, hash: &str) -> Result<(), Break> {
+        let digest: [u8; 32] = Sha256::digest(body.as_bytes()).into();
+        let digest_hex = encode_lower_32(&digest);
+        if hash.as_bytes() != digest_hex.as_slice() {
+            return Err(hash_mismatch(body, hash, &digest_hex));
+        }
+        let head: Head<'_> = match serde_json::from_str(body) {
+            Ok(h) => h,
+            Err(e) => return Err(body_invalid(body, &format!("not an event envelope: {e}"))),
+        };
+        let stream: &str = &head.stream;
+        if let Some(expected) = expect {
+            if stream != expected {
+                return Err(Break::new(
+                    expected,
+                    head.seq,
+                    BreakKind::StreamMismatch,
+                    format!("stored under stream {expected} but the body names {stream}"),
+                ));
+            }
+        }
+        if head.alg != HASH_ALG {
+            return Err(Break::new(
+                stream,
+                head.seq,
+                BreakKind::BodyInvalid,
+                format!("unsupported hash algorithm {:?}", head.alg),
+            ));
+        }
+        let prev = head.prev_hash.as_bytes();
+        match self.streams.get_mut(stream) {
+            Some(st) => {
+                let expected = st.last_seq.saturating_add(1);
+                if head.seq != expected {
+                    return Err(Break::new(
+                        stream,
+                        expected,
+                        BreakKind::SequenceGap,
+                        format!("expected seq {expected}, found seq {}", head.seq),
+                    ));
+                }
+                if prev != st.last_hash.as_slice() {
+                    return Err(chain_broken(&head, st.last_seq));
+                }
+                st.last_seq = head.seq;
+                st.last_hash = digest_hex;
+            }
+            None => {
+                if head.seq != 1 {
+                    return Err(Break::new(
+                        stream,
+                        1,
+                        BreakKind::SequenceGap,
+                        format!("stream starts at seq {} instead of 1", head.seq),
+                    ));
+                }
+                if prev != GENESIS_HEX {
+                    return Err(chain_broken(&head, 0));
+                }
+                self.streams.insert(
+                    stream.to_string(),
+                    StreamState {
+                        last_seq: 1,
+                        last_hash: digest_hex,
+                        sealed_upto: 0,
+                    },
+                );
+            }
+        }
+        self.events += 1;
+        Ok(())
+    }
+
+    /// Checks a seal placed right after the event with `seq == seal.last_seq`:
+    /// the key is known and belongs to `seal.org`; the seal covers exactly
+    /// the events after the previous seal up to the stream's last event;
+    /// `last_hash` is that event's hash; the Ed25519 signature over
+    /// [`seal_message`] verifies (strictly).
+    pub fn seal(&mut self, seal: &Seal) -> Result<(), Break> {
+        let at = |seq: u64, kind: BreakKind, detail: String| {
+            Break::new(seal.stream.as_str(), seq, kind, detail)
+        };
+        let Some(key) = self.keys.get(&seal.key_id) else {
+            return Err(at(
+                seal.last_seq,
+                BreakKind::SealUnknownKey,
+                format!("seal by unknown key {:?} of {}", seal.key_id, seal.org),
+            ));
+        };
+        if key.org != seal.org {
+            return Err(at(
+                seal.last_seq,
+                BreakKind::SealUnknownKey,
+                format!(
+                    "key {} belongs to {}, but the seal claims {}",
+                    seal.key_id, key.org, seal.org
+                ),
+            ));
+        }
+        let Some(st) = self.streams.get_mut(&seal.stream) else {
+            return Err(at(
+                1,
+                BreakKind::SealOutOfOrder,
+                "seal for a stream with no events before it".to_string(),
+            ));
+        };
+        let next_unsealed = st.sealed_upto.saturating_add(1);
+        if seal.first_seq != next_unsealed || seal.first_seq > seal.last_seq {
+            return Err(at(
+                next_unsealed,
+                BreakKind::SealOutOfOrder,
+                format!(
+                    "seal covers {}..={} but the first unsealed event is seq {next_unsealed}",
+                    seal.first_seq, seal.last_seq
+                ),
+            ));
+        }
+        if seal.last_seq != st.last_seq {
+            return Err(at(
+                st.last_seq.min(seal.last_seq).saturating_add(1),
+                BreakKind::SealOutOfOrder,
+                format!(
+                    "seal ends at seq {} but the stream's last event here is seq {}",
+                    seal.last_seq, st.last_seq
+                ),
+            ));
+        }
+        if seal.last_hash.as_bytes() != st.last_hash.as_slice() {
+            return Err(at(
+                seal.last_seq,
+                BreakKind::SealHashMismatch,
+                format!(
+                    "seal names hash {} but seq {} hashes to {}",
+                    seal.last_hash,
+                    seal.last_seq,
+                    String::from_utf8_lossy(&st.last_hash)
+                ),
+            ));
+        }
+        if seal.alg != SIG_ALG {
+            return Err(at(
+                seal.last_seq,
+                BreakKind::SealSignatureInvalid,
+                format!("unsupported signature algorithm {:?}", seal.alg),
+            ));
+        }
+        let Some(sig) = decode_lower::<64>(&seal.signature) else {
+            return Err(at(
+                seal.last_seq,
+                BreakKind::SealSignatureInvalid,
+                "signature is not 128 lowercase hex digits".to_string(),
+            ));
+        };
+        let msg = seal_message(
+            &seal.stream,
+            seal.first_seq,
+            seal.last_seq,
+            &seal.last_hash,
+            &seal.org,
+            &seal.key_id,
+        );
+        if let Err(e) = key.key.verify_strict(&msg, &Signature::from_bytes(&sig)) {
+            return Err(at(
+                seal.last_seq,
+                BreakKind::SealSignatureInvalid,
+                format!("signature by key {} does not verify: {e}", seal.key_id),
+            ));
+        }
+        st.sealed_upto = seal.last_seq;
+        self.seals += 1;
+        Ok(())
+    }
+
+    /// What has been verified so far.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            streams: self.streams.len() as u64,
+            events: self.events,
+            seals: self.seals,
+        }
+    }
+
+    /// Ends verification: every stream must be sealed up to its last event.
+    /// If several are not, the one with the smallest name is reported.
+    pub fn finish(self) -> Result<Summary, Break> {
+        let unsealed = self
+            .streams
+            .iter()
+            .filter(|(_, st)| st.sealed_upto < st.last_seq)
+            .min_by(|a, b| a.0.cmp(b.0));
+        if let Some((name, st)) = unsealed {
+            let first = st.sealed_upto + 1;
+            return Err(Break::new(
+                name.as_str(),
+                first,
+                BreakKind::Unsealed,
+                format!("events {first}..={} carry no seal", st.last_seq),
+            ));
+        }
+        Ok(self.summary())
+    }
+}
+
+#[cold]
+fn hash_mismatch(body: &str, hash: &str, digest_hex: &[u8; 64]) -> Break {
+    let (stream, seq) = locate(body);
+    Break::new(
+        stream,
+        seq,
+        BreakKind::HashMismatch,
+        format!(
+            "stored hash {hash:?} but the body hashes to {}",
+            String::from_utf8_lossy(digest_hex)
+        ),
+    )
+}
+
+/// `prev_hash` does not match: a malformed value is a bad body, a
+/// well-formed one a broken chain.
+#[cold]
+fn chain_broken(head: &Head<'_>, last_seq: u64) -> Break {
+    if decode_lower::<32>(&head.prev_hash).is_none() {
+        return Break::new(
+            head.stream.as_ref(),
+            head.seq,
+            BreakKind::BodyInvalid,
+            "prev_hash is not 64 lowercase hex digits",
+        );
+    }
+    let detail = if last_seq == 0 {
+        "the first event's prev_hash is not the genesis hash".to_string()
+    } else {
+        format!(
+            "prev_hash {} is not the hash of seq {last_seq}",
+            head.prev_hash
+        )
+    };
+    Break::new(
+        head.stream.as_ref(),
+        head.seq,
+        BreakKind::ChainBroken,
+        detail,
+    )
+}
+
+#[cold]
+fn body_invalid(body: &str, why: &str) -> Break {
+    let (stream, seq) = locate(body);
+    Break::new(stream, seq, BreakKind::BodyInvalid, why)
+}
+
+/// Best effort at naming where a rejected body claims to be: parse it
+/// leniently, else scan the text for the `"seq":` and `"stream":` members
+/// (they come last in a canonical body). Unknown parts are "" and 0.
+fn locate(body: &str) -> (String, u64) {
+    if let Ok(Locate {
+        stream: Some(stream),
+        seq: Some(seq),
+    }) = serde_json::from_str::<Locate>(body)
+    {
+        return (stream, seq);
+    }
+    let seq = body
+        .rfind("\"seq\":")
+        .and_then(|i| body.get(i + 6..))
+        .and_then(|rest| {
+            let end = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            rest.get(..end)?.parse().ok()
+        })
+        .unwrap_or(0);
+    let stream = body
+        .rfind("\"stream\":\"")
+        .and_then(|i| body.get(i + 9..))
+        .and_then(|rest| {
+            // `rest` starts at the opening quote; find the closing one.
+            let mut escaped = false;
+            let end = rest.char_indices().skip(1).find_map(|(j, c)| match c {
+                _ if escaped => {
+                    escaped = false;
+                    None
+                }
+                '\\' => {
+                    escaped = true;
+                    None
+                }
+                '"' => Some(j),
+                _ => None,
+            })?;
+            serde_json::from_str::<String>(rest.get(..=end)?).ok()
+        })
+        .unwrap_or_default();
+    (stream, seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_salvages_broken_bodies() {
+        let body =
+            r#"{"actor":"a","payload":{"x":[1,2},"seq":17,"stream":"study:\"9\"","time":"t"}"#;
+        assert_eq!(locate(body), ("study:\"9\"".to_string(), 17));
+        assert_eq!(locate("garbage"), (String::new(), 0));
+        assert_eq!(locate(r#"{"seq":"#), (String::new(), 0));
+        assert_eq!(locate(r#""stream":"abc"#), (String::new(), 0));
+        assert_eq!(locate(r#"{"seq":3,"stream":"s"}"#), ("s".to_string(), 3));
+    }
+
+    #[test]
+    fn display_names_stream_and_seq() {
+        let b = Break::new("study:42", 7, BreakKind::HashMismatch, "x");
+        assert_eq!(b.to_string(), "stream study:42 seq 7: hash_mismatch (x)");
+        assert_eq!(
+            serde_json::to_value(&b).expect("json")["kind"],
+            "hash_mismatch"
+        );
+        assert_eq!(
+            serde_json::to_value(BreakKind::SealOutOfOrder).expect("json"),
+            "seal_out_of_order"
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! Storage for CellTrail.
+//!
+//! One [`Store`] trait, two backends: SQLite (embedded default, WAL with
+//! `synchronous=FULL`) and PostgreSQL (production). Both are generated from the
+//! same code by the `backend!` macro in [`sql`], so a query cannot drift
+//! between them; only the migrations differ where SQL dialects do.
+//!
+//! The ledger tables (`events`, `seals`, `streams`, `org_keys`) are the source
+//! of truth. Every other table that screens read is a projection written by
+//! [`projection`] in the same transaction as the events it derives from, and
+//! rebuilt from the events by [`Store::replay`].
+
+pub mod auth;
+pub mod error;
+pub mod model;
+pub mod projection;
+pub mod service;
+mod sql;
+pub mod testkit;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use celltrail_ledger::{Event, NewEvent, OrgKey, Summary};
+
+pub use error::{StoreError, StoreResult};
+pub use model::*;
+pub use sql::{PgStore, SqliteStore};
+
+/// Which database a store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// The result of verifying a whole ledger: a summary, or the first break.
+pub type VerifyOutcome = Result<Summary, celltrail_ledger::Break>;
+
+/// Everything CellTrail keeps. Implemented once per backend.
+#[async_trait]
+pub trait Store: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// Applies pending migrations; returns how many were applied.
+    async fn migrate(&self) -> StoreResult<u32>;
+
+    // ---- ledger ----
+    /// Chains, seals (one seal per stream touched, signed with the acting
+    /// organisation's key) and projects the batch in one transaction. Nothing
+    /// is acknowledged before the commit is durable.
+    async fn append(&self, batch: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
+    /// The organisation's signing key, created on first use.
+    async fn ensure_org_key(&self, org: &str) -> StoreResult<OrgKey>;
+    async fn org_keys(&self) -> StoreResult<Vec<OrgKey>>;
+    async fn stream_head(&self, stream: &str) -> StoreResult<Option<(u64, String)>>;
+    async fn stream_events(&self, stream: &str) -> StoreResult<Vec<Event>>;
+    async fn event_count(&self) -> StoreResult<u64>;
+    /// Recomputes every hash and signature; the outer error is a database
+    /// failure, the inner one the first break in the chain.
+    async fn verify(&self) -> StoreResult<VerifyOutcome>;
+    /// Writes the NDJSON export (header, keys, events and seals).
+    async fn export(&self, out: &mut (dyn Write + Send)) -> StoreResult<Summary>;
+    /// Rebuilds every read model from the events; returns events applied.
+    async fn replay(&self) -> StoreResult<u64>;
+    /// A deterministic text dump of every read model (for replay tests).
+    async fn dump_read_models(&self) -> StoreResult<String>;
+
+    // ---- read models ----
+    async fn organisation(&self, id: &str) -> StoreResult<Option<Organisation>>;
+    async fn organisations(&self, filter: &OrgFilter) -> StoreResult<Vec<Organisation>>;
+    async fn qualifications(&self, org_id: &str) -> StoreResult<Vec<Qualification>>;
+    async fn user(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn users(&self, org_id: Option<&str>) -> StoreResult<Vec<User>>;
+    async fn project(&self, id: &str) -> StoreResult<Option<Project>>;
+    async fn project_by_filing_number(&self, number: &str) -> StoreResult<Option<Project>>;
+    async fn projects(&self, filter: &ProjectFilter) -> StoreResult<Vec<Project>>;
+    async fn project_counts(&self) -> StoreResult<Vec<(String, u64)>>;
+    async fn signatures(&self, stream: &str) -> StoreResult<Vec<SignatureRecord>>;
+    /// The highest filing sequence issued under a filing-number prefix.
+    async fn max_filing_seq(&self, prefix: &str) -> StoreResult<u32>;
+
+    // ---- security records (not regulated data, not in the ledger) ----
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()>;
+    async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>>;
+    async fn record_login(&self, attempt: &LoginAttempt) -> StoreResult<()>;
+    async fn login_attempts(&self, limit: u32) -> StoreResult<Vec<LoginAttempt>>;
+    async fn create_session(&self, s: &SessionRow) -> StoreResult<()>;
+    async fn session(&self, id_hash: &str) -> StoreResult<Option<SessionRow>>;
+    async fn touch_session(&self, id_hash: &str, now: i64) -> StoreResult<()>;
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+    async fn create_token(&self, t: &ApiToken) -> StoreResult<()>;
+    async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
+    async fn tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>>;
+    async fn revoke_token(&self, id: &str, user_id: &str, at: &str) -> StoreResult<bool>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens a store from a URL (`sqlite://path`, `sqlite::memory:`, `postgres://…`)
+/// and applies migrations.
+pub async fn open(url: &str) -> StoreResult<DynStore> {
+    let store: DynStore = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(url).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(PgStore::connect(url, None).await?)
+    } else {
+        return Err(StoreError::invalid(
+            "database_url_invalid",
+            "database_url",
+            format!("unsupported database URL scheme: {url}"),
+        ));
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Current time as the ledger writes it: RFC 3339, UTC, milliseconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// A random identifier: a prefix and 16 hex characters (64 bits).
+pub fn new_id(prefix: &str) -> String {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).expect("operating system random source");
+    format!("{prefix}-{}", hex::encode(b))
+}

@@ -1,0 +1,973 @@
+//! The two backends. `backend!` writes the whole `Store` implementation once
+//! for each sqlx driver, so SQLite and PostgreSQL run the same statements
+//! (`$n` parameters work on both); only connection set-up, migrations and a
+//! row-locking clause differ.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use celltrail_ledger::export::{write_line, ExportLine};
+use celltrail_ledger::{Event, NewEvent, OrgKey, OrgSigner, Seal, Summary, Verifier, GENESIS_HASH};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Column, Row};
+
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+use crate::projection::{self, Op, Val, READ_MODEL_TABLES};
+use crate::{now_rfc3339, Backend, Store, VerifyOutcome};
+
+const PAGE: i64 = 5000;
+
+type Migration = (i64, &'static str, &'static [&'static str]);
+
+const SQLITE_MIGRATIONS: &[Migration] = &[(
+    1,
+    "init",
+    &[
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/common.sql"),
+    ],
+)];
+
+const PG_MIGRATIONS: &[Migration] = &[(
+    1,
+    "init",
+    &[
+        include_str!("../migrations/postgres/0001_init.sql"),
+        include_str!("../migrations/common.sql"),
+    ],
+)];
+
+/// Splits a migration file into statements (no `;` inside literals here).
+fn statements(sql: &str) -> Vec<String> {
+    let without_comments: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Walk item: the ledger in the order the verifier needs.
+enum Item {
+    Event { body: String, hash: String },
+    Seal(Seal),
+}
+
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+    write: tokio::sync::Mutex<()>,
+    signers: Mutex<HashMap<String, Arc<OrgSigner>>>,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let memory = url.contains(":memory:");
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| {
+                StoreError::invalid("database_url_invalid", "database_url", e.to_string())
+            })?
+            .create_if_missing(true)
+            .journal_mode(if memory {
+                SqliteJournalMode::Memory
+            } else {
+                SqliteJournalMode::Wal
+            })
+            // FULL: with NORMAL a committed WAL transaction can be lost on power failure.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if memory { 1 } else { 8 })
+            .connect_with(opts)
+            .await?;
+        Ok(SqliteStore {
+            pool,
+            write: tokio::sync::Mutex::new(()),
+            signers: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+pub struct PgStore {
+    pool: sqlx::PgPool,
+    write: tokio::sync::Mutex<()>,
+    signers: Mutex<HashMap<String, Arc<OrgSigner>>>,
+}
+
+impl PgStore {
+    /// Connects; with `schema`, every connection uses that search path (tests
+    /// run each in a schema of their own).
+    pub async fn connect(url: &str, schema: Option<&str>) -> StoreResult<Self> {
+        let mut opts = PgConnectOptions::from_str(url)
+            .map_err(|e| {
+                StoreError::invalid("database_url_invalid", "database_url", e.to_string())
+            })?
+            .options([("synchronous_commit", "on")]);
+        if let Some(schema) = schema {
+            opts = opts.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        Ok(PgStore {
+            pool,
+            write: tokio::sync::Mutex::new(()),
+            signers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+}
+
+impl SqliteStore {
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.pool
+    }
+}
+
+fn split_roles(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+macro_rules! backend {
+    ($ty:ident, $db:ty, $backend:expr, $migrations:expr, $for_update:expr) => {
+        impl $ty {
+            async fn run_ops(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                ops: Vec<Op>,
+            ) -> StoreResult<()> {
+                for op in ops {
+                    let mut q = sqlx::query(op.sql);
+                    for a in op.args {
+                        q = match a {
+                            Val::Text(s) => q.bind(s),
+                            Val::OptText(o) => q.bind(o),
+                            Val::Int(i) => q.bind(i),
+                        };
+                    }
+                    q.execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            async fn query_rows(
+                &self,
+                sql: &str,
+                args: Vec<Val>,
+            ) -> StoreResult<Vec<<$db as sqlx::Database>::Row>> {
+                let mut q = sqlx::query(sql);
+                for a in args {
+                    q = match a {
+                        Val::Text(s) => q.bind(s),
+                        Val::OptText(o) => q.bind(o),
+                        Val::Int(i) => q.bind(i),
+                    };
+                }
+                Ok(q.fetch_all(&self.pool).await?)
+            }
+
+            fn org_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<Organisation> {
+                Ok(Organisation {
+                    id: r.try_get("id")?,
+                    org_type: r.try_get("org_type")?,
+                    name_zh: r.try_get("name_zh")?,
+                    name_en: r.try_get("name_en")?,
+                    uscc: r.try_get("uscc")?,
+                    province_code: r.try_get("province_code")?,
+                    city_zh: r.try_get("city_zh")?,
+                    city_en: r.try_get("city_en")?,
+                    grade: r.try_get("grade")?,
+                    address_zh: r.try_get("address_zh")?,
+                    address_en: r.try_get("address_en")?,
+                    active: r.try_get::<i64, _>("active")? != 0,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            }
+
+            fn qual_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<Qualification> {
+                Ok(Qualification {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    kind: r.try_get("kind")?,
+                    number: r.try_get("number")?,
+                    issuer_zh: r.try_get("issuer_zh")?,
+                    issuer_en: r.try_get("issuer_en")?,
+                    valid_from: r.try_get("valid_from")?,
+                    valid_to: r.try_get("valid_to")?,
+                    revoked: r.try_get::<i64, _>("revoked")? != 0,
+                    recorded_at: r.try_get("recorded_at")?,
+                })
+            }
+
+            fn user_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<User> {
+                Ok(User {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    username: r.try_get("username")?,
+                    display_name: r.try_get("display_name")?,
+                    email: r.try_get("email")?,
+                    roles: split_roles(&r.try_get::<String, _>("roles")?),
+                    active: r.try_get::<i64, _>("active")? != 0,
+                    created_at: r.try_get("created_at")?,
+                })
+            }
+
+            fn project_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<Project> {
+                Ok(Project {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    org_id: r.try_get("org_id")?,
+                    title_zh: r.try_get("title_zh")?,
+                    title_en: r.try_get("title_en")?,
+                    summary_zh: r.try_get("summary_zh")?,
+                    summary_en: r.try_get("summary_en")?,
+                    category: r.try_get("category")?,
+                    pi_name: r.try_get("pi_name")?,
+                    state: r.try_get("state")?,
+                    filing_number: r.try_get("filing_number")?,
+                    submitted_at: r.try_get("submitted_at")?,
+                    deadline: r.try_get("deadline")?,
+                    deadline_kind: r.try_get("deadline_kind")?,
+                    deadline_provisional: r.try_get::<i64, _>("deadline_provisional")? != 0,
+                    filed_at: r.try_get("filed_at")?,
+                    last_reason: r.try_get("last_reason")?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                    head_seq: r.try_get::<i64, _>("head_seq")? as u64,
+                })
+            }
+
+            fn token_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<ApiToken> {
+                Ok(ApiToken {
+                    id: r.try_get("id")?,
+                    token_hash: r.try_get("token_hash")?,
+                    user_id: r.try_get("user_id")?,
+                    name: r.try_get("name")?,
+                    scopes: split_roles(&r.try_get::<String, _>("scopes")?),
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            }
+
+            async fn signer(&self, org: &str) -> StoreResult<Arc<OrgSigner>> {
+                if let Some(s) = self.signers.lock().expect("signer cache").get(org) {
+                    return Ok(s.clone());
+                }
+                let row = sqlx::query(
+                    "SELECT s.secret_hex FROM org_keys k JOIN org_key_secrets s ON s.key_id = k.key_id WHERE k.org = $1 ORDER BY k.created_at DESC, k.key_id LIMIT 1",
+                )
+                .bind(org)
+                .fetch_optional(&self.pool)
+                .await?;
+                let signer = match row {
+                    Some(r) => OrgSigner::from_secret_hex(org, &r.try_get::<String, _>("secret_hex")?)?,
+                    None => {
+                        let signer = OrgSigner::generate(org)?;
+                        let key = signer.public();
+                        let mut tx = self.pool.begin().await?;
+                        sqlx::query("INSERT INTO org_keys (key_id, org, alg, public_key, created_at) VALUES ($1,$2,$3,$4,$5)")
+                            .bind(&key.key_id)
+                            .bind(&key.org)
+                            .bind(&key.alg)
+                            .bind(&key.public_key)
+                            .bind(now_rfc3339())
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("INSERT INTO org_key_secrets (key_id, secret_hex) VALUES ($1,$2)")
+                            .bind(&key.key_id)
+                            .bind(signer.secret_hex())
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                        signer
+                    }
+                };
+                let signer = Arc::new(signer);
+                self.signers
+                    .lock()
+                    .expect("signer cache")
+                    .insert(org.to_string(), signer.clone());
+                Ok(signer)
+            }
+
+            /// Walks the whole ledger in position order, each seal right
+            /// after the last event it covers.
+            async fn walk(&self, mut f: impl FnMut(Item) -> StoreResult<bool> + Send) -> StoreResult<()> {
+                let mut ev_after: i64 = 0;
+                let mut seal_after: i64 = -1;
+                let mut seal_after_id: i64 = 0;
+                let mut evs: VecDeque<(i64, String, String)> = VecDeque::new();
+                let mut seals: VecDeque<(i64, Seal)> = VecDeque::new();
+                let (mut ev_done, mut seal_done) = (false, false);
+                loop {
+                    if evs.is_empty() && !ev_done {
+                        let rows = sqlx::query("SELECT pos, body, hash FROM events WHERE pos > $1 ORDER BY pos LIMIT $2")
+                            .bind(ev_after)
+                            .bind(PAGE)
+                            .fetch_all(&self.pool)
+                            .await?;
+                        ev_done = (rows.len() as i64) < PAGE;
+                        for r in rows {
+                            let pos: i64 = r.try_get("pos")?;
+                            ev_after = pos;
+                            evs.push_back((pos, r.try_get("body")?, r.try_get("hash")?));
+                        }
+                    }
+                    if seals.is_empty() && !seal_done {
+                        let rows = sqlx::query("SELECT id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature FROM seals WHERE pos > $1 OR (pos = $1 AND id > $2) ORDER BY pos, id LIMIT $3")
+                            .bind(seal_after)
+                            .bind(seal_after_id)
+                            .bind(PAGE)
+                            .fetch_all(&self.pool)
+                            .await?;
+                        seal_done = (rows.len() as i64) < PAGE;
+                        for r in rows {
+                            let pos: i64 = r.try_get("pos")?;
+                            seal_after = pos;
+                            seal_after_id = r.try_get("id")?;
+                            seals.push_back((
+                                pos,
+                                Seal {
+                                    stream: r.try_get("stream")?,
+                                    first_seq: r.try_get::<i64, _>("first_seq")? as u64,
+                                    last_seq: r.try_get::<i64, _>("last_seq")? as u64,
+                                    last_hash: r.try_get("last_hash")?,
+                                    org: r.try_get("org")?,
+                                    key_id: r.try_get("key_id")?,
+                                    alg: r.try_get("alg")?,
+                                    signature: r.try_get("signature")?,
+                                },
+                            ));
+                        }
+                    }
+                    let take_seal = match (seals.front(), evs.front()) {
+                        (Some((sp, _)), Some((ep, _, _))) => sp < ep,
+                        (Some(_), None) => true,
+                        (None, Some(_)) => false,
+                        (None, None) => return Ok(()),
+                    };
+                    let item = if take_seal {
+                        let (_, s) = seals.pop_front().expect("front checked");
+                        Item::Seal(s)
+                    } else {
+                        let (_, body, hash) = evs.pop_front().expect("front checked");
+                        Item::Event { body, hash }
+                    };
+                    if !f(item)? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+
+        #[async_trait]
+        impl Store for $ty {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            async fn migrate(&self) -> StoreResult<u32> {
+                sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+                    .execute(&self.pool)
+                    .await?;
+                let mut applied = 0;
+                for (version, name, files) in $migrations {
+                    let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                        .bind(*version)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    if done.is_some() {
+                        continue;
+                    }
+                    let mut tx = self.pool.begin().await?;
+                    for file in files.iter() {
+                        for stmt in statements(file) {
+                            sqlx::query(&stmt).execute(&mut *tx).await?;
+                        }
+                    }
+                    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1,$2,$3)")
+                        .bind(*version)
+                        .bind(*name)
+                        .bind(now_rfc3339())
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    applied += 1;
+                }
+                Ok(applied)
+            }
+
+            async fn append(&self, batch: Vec<NewEvent>) -> StoreResult<Vec<Event>> {
+                let Some(first) = batch.first() else {
+                    return Ok(Vec::new());
+                };
+                let org = first.org.clone();
+                if batch.iter().any(|e| e.org != org) {
+                    return Err(StoreError::invalid(
+                        "ledger_batch_mixed_orgs",
+                        "org",
+                        "one batch is sealed by one organisation",
+                    ));
+                }
+                let signer = self.signer(&org).await?;
+                let _guard = self.write.lock().await;
+                let mut tx = self.pool.begin().await?;
+                let mut heads: HashMap<String, (u64, String, u64, i64)> = HashMap::new();
+                let mut order: Vec<String> = Vec::new();
+                let mut out = Vec::with_capacity(batch.len());
+                for ne in batch {
+                    let (prev_seq, prev_hash) = match heads.get(&ne.stream) {
+                        Some((s, h, _, _)) => (*s, h.clone()),
+                        None => {
+                            let row = sqlx::query(concat!("SELECT head_seq, head_hash FROM streams WHERE stream = $1", $for_update))
+                                .bind(&ne.stream)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            match row {
+                                Some(r) => (r.try_get::<i64, _>("head_seq")? as u64, r.try_get::<String, _>("head_hash")?),
+                                None => (0, GENESIS_HASH.to_string()),
+                            }
+                        }
+                    };
+                    let ev = Event::chain(ne, prev_seq, &prev_hash)?;
+                    let pos: i64 = sqlx::query_scalar("INSERT INTO events (stream, seq, kind, org, time, body, hash) VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING pos")
+                        .bind(&ev.stream)
+                        .bind(ev.seq as i64)
+                        .bind(&ev.kind)
+                        .bind(&ev.org)
+                        .bind(&ev.time)
+                        .bind(&ev.body)
+                        .bind(&ev.hash)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    Self::run_ops(&mut tx, projection::project(&ev)?).await?;
+                    match heads.get_mut(&ev.stream) {
+                        Some(h) => {
+                            h.0 = ev.seq;
+                            h.1 = ev.hash.clone();
+                            h.3 = pos;
+                        }
+                        None => {
+                            order.push(ev.stream.clone());
+                            heads.insert(ev.stream.clone(), (ev.seq, ev.hash.clone(), ev.seq, pos));
+                        }
+                    }
+                    out.push(ev);
+                }
+                for stream in &order {
+                    let (last_seq, last_hash, first_seq, pos) = &heads[stream];
+                    let seal = signer.seal(stream, *first_seq, *last_seq, last_hash);
+                    sqlx::query("INSERT INTO seals (stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, pos) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+                        .bind(&seal.stream)
+                        .bind(seal.first_seq as i64)
+                        .bind(seal.last_seq as i64)
+                        .bind(&seal.last_hash)
+                        .bind(&seal.org)
+                        .bind(&seal.key_id)
+                        .bind(&seal.alg)
+                        .bind(&seal.signature)
+                        .bind(*pos)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("INSERT INTO streams (stream, head_seq, head_hash) VALUES ($1,$2,$3) ON CONFLICT (stream) DO UPDATE SET head_seq = excluded.head_seq, head_hash = excluded.head_hash")
+                        .bind(stream)
+                        .bind(*last_seq as i64)
+                        .bind(last_hash)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            async fn ensure_org_key(&self, org: &str) -> StoreResult<OrgKey> {
+                Ok(self.signer(org).await?.public())
+            }
+
+            async fn org_keys(&self) -> StoreResult<Vec<OrgKey>> {
+                let rows = sqlx::query("SELECT key_id, org, alg, public_key FROM org_keys ORDER BY org, created_at, key_id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(OrgKey {
+                            key_id: r.try_get("key_id")?,
+                            org: r.try_get("org")?,
+                            alg: r.try_get("alg")?,
+                            public_key: r.try_get("public_key")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn stream_head(&self, stream: &str) -> StoreResult<Option<(u64, String)>> {
+                let row = sqlx::query("SELECT head_seq, head_hash FROM streams WHERE stream = $1")
+                    .bind(stream)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| Ok((r.try_get::<i64, _>("head_seq")? as u64, r.try_get("head_hash")?)))
+                    .transpose()
+            }
+
+            async fn stream_events(&self, stream: &str) -> StoreResult<Vec<Event>> {
+                let rows = sqlx::query("SELECT body, hash FROM events WHERE stream = $1 ORDER BY seq")
+                    .bind(stream)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let body: String = r.try_get("body")?;
+                        let hash: String = r.try_get("hash")?;
+                        Ok(Event::from_stored(&body, &hash)?)
+                    })
+                    .collect()
+            }
+
+            async fn event_count(&self) -> StoreResult<u64> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n as u64)
+            }
+
+            async fn verify(&self) -> StoreResult<VerifyOutcome> {
+                let mut v = Verifier::new();
+                for k in self.org_keys().await? {
+                    v.add_key(&k)?;
+                }
+                let mut broken = None;
+                self.walk(|item| {
+                    let r = match item {
+                        Item::Event { body, hash } => v.event(&body, &hash),
+                        Item::Seal(s) => v.seal(&s),
+                    };
+                    match r {
+                        Ok(()) => Ok(true),
+                        Err(b) => {
+                            broken = Some(b);
+                            Ok(false)
+                        }
+                    }
+                })
+                .await?;
+                Ok(match broken {
+                    Some(b) => Err(b),
+                    None => v.finish(),
+                })
+            }
+
+            async fn export(&self, out: &mut (dyn Write + Send)) -> StoreResult<Summary> {
+                let io = |e: std::io::Error| StoreError::internal("export_io_error", e.to_string());
+                write_line(&mut *out, &ExportLine::header(&now_rfc3339())).map_err(io)?;
+                let keys = self.org_keys().await?;
+                for k in &keys {
+                    write_line(&mut *out, &ExportLine::Key(k.clone())).map_err(io)?;
+                }
+                let mut summary = Summary::default();
+                let mut streams = std::collections::HashSet::new();
+                self.walk(|item| {
+                    match item {
+                        Item::Event { body, hash } => {
+                            summary.events += 1;
+                            if let Ok(ev) = Event::from_stored(&body, &hash) {
+                                streams.insert(ev.stream);
+                            }
+                            write_line(&mut *out, &ExportLine::Event { hash, body }).map_err(io)?;
+                        }
+                        Item::Seal(s) => {
+                            summary.seals += 1;
+                            write_line(&mut *out, &ExportLine::Seal(s)).map_err(io)?;
+                        }
+                    }
+                    Ok(true)
+                })
+                .await?;
+                summary.streams = streams.len() as u64;
+                out.flush().map_err(io)?;
+                Ok(summary)
+            }
+
+            async fn replay(&self) -> StoreResult<u64> {
+                let _guard = self.write.lock().await;
+                let mut tx = self.pool.begin().await?;
+                for (table, _) in READ_MODEL_TABLES {
+                    sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+                }
+                let mut after: i64 = 0;
+                let mut n = 0u64;
+                loop {
+                    let rows = sqlx::query("SELECT pos, body, hash FROM events WHERE pos > $1 ORDER BY pos LIMIT $2")
+                        .bind(after)
+                        .bind(PAGE)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let done = (rows.len() as i64) < PAGE;
+                    for r in rows {
+                        after = r.try_get("pos")?;
+                        let body: String = r.try_get("body")?;
+                        let hash: String = r.try_get("hash")?;
+                        let ev = Event::from_stored(&body, &hash)?;
+                        Self::run_ops(&mut tx, projection::project(&ev)?).await?;
+                        n += 1;
+                    }
+                    if done {
+                        break;
+                    }
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            async fn dump_read_models(&self) -> StoreResult<String> {
+                let mut out = String::new();
+                for (table, key) in READ_MODEL_TABLES {
+                    out.push_str(&format!("## {table}\n"));
+                    let rows = sqlx::query(&format!("SELECT * FROM {table} ORDER BY {key}"))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for r in rows {
+                        let mut cells = Vec::new();
+                        for (i, c) in r.columns().iter().enumerate() {
+                            let v = match r.try_get::<Option<String>, _>(i) {
+                                Ok(s) => s.unwrap_or_else(|| "NULL".into()),
+                                Err(_) => r
+                                    .try_get::<Option<i64>, _>(i)?
+                                    .map(|n| n.to_string())
+                                    .unwrap_or_else(|| "NULL".into()),
+                            };
+                            cells.push(format!("{}={v}", c.name()));
+                        }
+                        out.push_str(&cells.join("|"));
+                        out.push('\n');
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn organisation(&self, id: &str) -> StoreResult<Option<Organisation>> {
+                let rows = self.query_rows("SELECT * FROM organisations WHERE id = $1", vec![Val::Text(id.into())]).await?;
+                rows.first().map(Self::org_row).transpose()
+            }
+
+            async fn organisations(&self, f: &OrgFilter) -> StoreResult<Vec<Organisation>> {
+                let mut sql = String::from("SELECT * FROM organisations WHERE 1=1");
+                let mut args = Vec::new();
+                if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+                    args.push(Val::Text(like_pattern(q)));
+                    args.push(Val::Text(q.to_uppercase()));
+                    let (a, b) = (args.len() - 1, args.len());
+                    sql.push_str(&format!(
+                        " AND (LOWER(name_zh) LIKE ${a} ESCAPE '\\' OR LOWER(name_en) LIKE ${a} ESCAPE '\\' OR uscc = ${b})"
+                    ));
+                }
+                if let Some(t) = &f.org_type {
+                    args.push(Val::Text(t.clone()));
+                    sql.push_str(&format!(" AND org_type = ${}", args.len()));
+                }
+                if let Some(p) = &f.province_code {
+                    args.push(Val::Text(p.clone()));
+                    sql.push_str(&format!(" AND province_code = ${}", args.len()));
+                }
+                args.push(Val::Int(f.limit.unwrap_or(100).min(1000) as i64));
+                args.push(Val::Int(f.offset.unwrap_or(0) as i64));
+                sql.push_str(&format!(" ORDER BY province_code, name_en, id LIMIT ${} OFFSET ${}", args.len() - 1, args.len()));
+                let rows = self.query_rows(&sql, args).await?;
+                rows.iter().map(Self::org_row).collect()
+            }
+
+            async fn qualifications(&self, org_id: &str) -> StoreResult<Vec<Qualification>> {
+                let rows = self
+                    .query_rows("SELECT * FROM qualifications WHERE org_id = $1 ORDER BY kind, valid_from, id", vec![Val::Text(org_id.into())])
+                    .await?;
+                rows.iter().map(Self::qual_row).collect()
+            }
+
+            async fn user(&self, id: &str) -> StoreResult<Option<User>> {
+                let rows = self.query_rows("SELECT * FROM users WHERE id = $1", vec![Val::Text(id.into())]).await?;
+                rows.first().map(Self::user_row).transpose()
+            }
+
+            async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+                let rows = self.query_rows("SELECT * FROM users WHERE username = $1", vec![Val::Text(username.into())]).await?;
+                rows.first().map(Self::user_row).transpose()
+            }
+
+            async fn users(&self, org_id: Option<&str>) -> StoreResult<Vec<User>> {
+                let rows = match org_id {
+                    Some(o) => self.query_rows("SELECT * FROM users WHERE org_id = $1 ORDER BY username", vec![Val::Text(o.into())]).await?,
+                    None => self.query_rows("SELECT * FROM users ORDER BY username", vec![]).await?,
+                };
+                rows.iter().map(Self::user_row).collect()
+            }
+
+            async fn project(&self, id: &str) -> StoreResult<Option<Project>> {
+                let rows = self.query_rows("SELECT * FROM projects WHERE id = $1", vec![Val::Text(id.into())]).await?;
+                rows.first().map(Self::project_row).transpose()
+            }
+
+            async fn project_by_filing_number(&self, number: &str) -> StoreResult<Option<Project>> {
+                let rows = self
+                    .query_rows("SELECT * FROM projects WHERE filing_number = $1", vec![Val::Text(number.trim().to_uppercase())])
+                    .await?;
+                rows.first().map(Self::project_row).transpose()
+            }
+
+            async fn projects(&self, f: &ProjectFilter) -> StoreResult<Vec<Project>> {
+                let mut sql = String::from("SELECT * FROM projects WHERE 1=1");
+                let mut args = Vec::new();
+                if let Some(o) = &f.org_id {
+                    args.push(Val::Text(o.clone()));
+                    sql.push_str(&format!(" AND org_id = ${}", args.len()));
+                }
+                if let Some(s) = &f.state {
+                    args.push(Val::Text(s.clone()));
+                    sql.push_str(&format!(" AND state = ${}", args.len()));
+                }
+                if let Some(k) = &f.kind {
+                    args.push(Val::Text(k.clone()));
+                    sql.push_str(&format!(" AND kind = ${}", args.len()));
+                }
+                if let Some(p) = &f.province_code {
+                    args.push(Val::Text(p.clone()));
+                    sql.push_str(&format!(" AND org_id IN (SELECT id FROM organisations WHERE province_code = ${})", args.len()));
+                }
+                if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+                    args.push(Val::Text(like_pattern(q)));
+                    let a = args.len();
+                    sql.push_str(&format!(" AND (LOWER(title_zh) LIKE ${a} ESCAPE '\\' OR LOWER(title_en) LIKE ${a} ESCAPE '\\' OR LOWER(COALESCE(filing_number, '')) LIKE ${a} ESCAPE '\\')"));
+                }
+                if f.public_only {
+                    sql.push_str(" AND state IN ('filed','suspended','terminated','completed')");
+                }
+                args.push(Val::Int(f.limit.unwrap_or(100).min(1000) as i64));
+                args.push(Val::Int(f.offset.unwrap_or(0) as i64));
+                sql.push_str(&format!(" ORDER BY updated_at DESC, id LIMIT ${} OFFSET ${}", args.len() - 1, args.len()));
+                let rows = self.query_rows(&sql, args).await?;
+                rows.iter().map(Self::project_row).collect()
+            }
+
+            async fn project_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+                let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM projects GROUP BY state ORDER BY state")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("state")?, r.try_get::<i64, _>("n")? as u64)))
+                    .collect()
+            }
+
+            async fn signatures(&self, stream: &str) -> StoreResult<Vec<SignatureRecord>> {
+                let rows = self.query_rows("SELECT * FROM signatures WHERE stream = $1 ORDER BY seq", vec![Val::Text(stream.into())]).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(SignatureRecord {
+                            stream: r.try_get("stream")?,
+                            seq: r.try_get::<i64, _>("seq")? as u64,
+                            action: r.try_get("action")?,
+                            meaning: r.try_get("meaning")?,
+                            record_hash: r.try_get("record_hash")?,
+                            manifest_hash: r.try_get("manifest_hash")?,
+                            user_id: r.try_get("user_id")?,
+                            printed_name: r.try_get("printed_name")?,
+                            org_id: r.try_get("org_id")?,
+                            signed_at: r.try_get("signed_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn max_filing_seq(&self, prefix: &str) -> StoreResult<u32> {
+                let rows = self
+                    .query_rows(
+                        "SELECT filing_number FROM projects WHERE filing_number LIKE $1 ESCAPE '\\' ORDER BY LENGTH(filing_number) DESC, filing_number DESC LIMIT 1",
+                        vec![Val::Text(format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))],
+                    )
+                    .await?;
+                let Some(r) = rows.first() else { return Ok(0) };
+                let number: String = r.try_get("filing_number")?;
+                Ok(number
+                    .rsplit('-')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0))
+            }
+
+            async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
+                sqlx::query("INSERT INTO credentials (user_id, password_hash, updated_at) VALUES ($1,$2,$3) ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at")
+                    .bind(user_id)
+                    .bind(hash)
+                    .bind(now_rfc3339())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT password_hash FROM credentials WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn record_login(&self, a: &LoginAttempt) -> StoreResult<()> {
+                sqlx::query("INSERT INTO login_audit (username, user_id, success, ip, detail, at) VALUES ($1,$2,$3,$4,$5,$6)")
+                    .bind(&a.username)
+                    .bind(&a.user_id)
+                    .bind(a.success as i64)
+                    .bind(&a.ip)
+                    .bind(&a.detail)
+                    .bind(&a.at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn login_attempts(&self, limit: u32) -> StoreResult<Vec<LoginAttempt>> {
+                let rows = sqlx::query("SELECT username, user_id, success, ip, detail, at FROM login_audit ORDER BY id DESC LIMIT $1")
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(LoginAttempt {
+                            username: r.try_get("username")?,
+                            user_id: r.try_get("user_id")?,
+                            success: r.try_get::<i64, _>("success")? != 0,
+                            ip: r.try_get("ip")?,
+                            detail: r.try_get("detail")?,
+                            at: r.try_get("at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_session(&self, s: &SessionRow) -> StoreResult<()> {
+                sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf, created_at, last_seen) VALUES ($1,$2,$3,$4,$5)")
+                    .bind(&s.id_hash)
+                    .bind(&s.user_id)
+                    .bind(&s.csrf)
+                    .bind(s.created_at)
+                    .bind(s.last_seen)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn session(&self, id_hash: &str) -> StoreResult<Option<SessionRow>> {
+                let row = sqlx::query("SELECT id_hash, user_id, csrf, created_at, last_seen FROM sessions WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| {
+                    Ok(SessionRow {
+                        id_hash: r.try_get("id_hash")?,
+                        user_id: r.try_get("user_id")?,
+                        csrf: r.try_get("csrf")?,
+                        created_at: r.try_get("created_at")?,
+                        last_seen: r.try_get("last_seen")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn touch_session(&self, id_hash: &str, now: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE sessions SET last_seen = $2 WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_token(&self, t: &ApiToken) -> StoreResult<()> {
+                sqlx::query("INSERT INTO api_tokens (id, token_hash, user_id, name, scopes, created_at, expires_at, revoked_at) VALUES ($1,$2,$3,$4,$5,$6,$7,NULL)")
+                    .bind(&t.id)
+                    .bind(&t.token_hash)
+                    .bind(&t.user_id)
+                    .bind(&t.name)
+                    .bind(t.scopes.join(","))
+                    .bind(&t.created_at)
+                    .bind(&t.expires_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+                let rows = self.query_rows("SELECT * FROM api_tokens WHERE token_hash = $1", vec![Val::Text(token_hash.into())]).await?;
+                rows.first().map(Self::token_row).transpose()
+            }
+
+            async fn tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+                let rows = self.query_rows("SELECT * FROM api_tokens WHERE user_id = $1 ORDER BY created_at, id", vec![Val::Text(user_id.into())]).await?;
+                rows.iter().map(Self::token_row).collect()
+            }
+
+            async fn revoke_token(&self, id: &str, user_id: &str, at: &str) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(user_id)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+        }
+    };
+}
+
+backend!(
+    SqliteStore,
+    sqlx::Sqlite,
+    Backend::Sqlite,
+    SQLITE_MIGRATIONS,
+    ""
+);
+backend!(
+    PgStore,
+    sqlx::Postgres,
+    Backend::Postgres,
+    PG_MIGRATIONS,
+    " FOR UPDATE"
+);

@@ -1,0 +1,178 @@
+//! CellTrail's HTTP face: the JSON API under `/api/v1`, the bilingual
+//! server-rendered UI, the public lookup pages, health and metrics.
+//!
+//! Every route is declared once in [`routes::ROUTES`] with the access it
+//! needs; one middleware ([`session::authorize`]) enforces that table, so
+//! the role→permission matrix lives in `celltrail_core::access` and the
+//! route→permission map here, and nowhere else.
+
+pub mod api;
+pub mod error;
+pub mod i18n;
+pub mod metrics;
+pub mod openapi;
+pub mod pages;
+pub mod public;
+pub mod routes;
+pub mod session;
+
+use std::sync::{Arc, Mutex};
+
+use axum::routing::{delete, get, post};
+pub use axum::Router;
+use celltrail_core::calendar::WorkCalendar;
+use celltrail_store::DynStore;
+
+pub use error::ApiError;
+
+/// Settings of the web server.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// Secure `__Host-` cookies (on for anything but a loopback demo).
+    pub secure_cookies: bool,
+    /// Seconds of inactivity that end a session (OWASP ASVS 3.3.2).
+    pub session_idle_secs: i64,
+    /// Absolute session lifetime in seconds.
+    pub session_max_secs: i64,
+    /// Failed logins per user name (or address) within the window before
+    /// further attempts are refused.
+    pub login_max_failures: usize,
+    pub login_window_secs: i64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            secure_cookies: true,
+            session_idle_secs: 30 * 60,
+            session_max_secs: 12 * 3600,
+            login_max_failures: 5,
+            login_window_secs: 15 * 60,
+        }
+    }
+}
+
+pub struct AppState {
+    pub store: DynStore,
+    pub calendar: Arc<WorkCalendar>,
+    pub config: WebConfig,
+    pub limiter: Mutex<session::LoginLimiter>,
+    pub metrics: metrics::Metrics,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    pub fn new(store: DynStore, calendar: WorkCalendar, config: WebConfig) -> SharedState {
+        Arc::new(AppState {
+            store,
+            calendar: Arc::new(calendar),
+            config,
+            limiter: Mutex::new(session::LoginLimiter::default()),
+            metrics: metrics::Metrics::default(),
+        })
+    }
+}
+
+/// The whole application.
+pub fn app(state: SharedState) -> Router {
+    let guarded = Router::new()
+        // pages
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_form).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .route("/lang/{code}", get(pages::switch_lang))
+        .route("/public", get(public::search_page))
+        .route("/public/org/{id}", get(public::org_page))
+        .route("/public/project/{number}", get(public::project_page))
+        .route("/app", get(pages::dashboard))
+        .route(
+            "/app/projects",
+            get(pages::projects_page).post(pages::project_create),
+        )
+        .route("/app/projects/new", get(pages::project_new))
+        .route("/app/projects/{id}", get(pages::project_page))
+        .route("/app/projects/{id}/act", post(pages::project_act))
+        .route("/app/orgs", get(pages::orgs_page))
+        .route("/app/orgs/{id}", get(pages::org_page))
+        .route("/app/ledger", get(pages::ledger_page))
+        .route("/api/docs", get(openapi::docs_page))
+        .route("/api/openapi.json", get(openapi::document))
+        // API
+        .route("/api/v1/me", get(api::me))
+        .route(
+            "/api/v1/organisations",
+            get(api::list_orgs).post(api::create_org),
+        )
+        .route(
+            "/api/v1/organisations/{id}",
+            get(api::get_org).put(api::update_org),
+        )
+        .route(
+            "/api/v1/organisations/{id}/qualifications",
+            get(api::list_qualifications).post(api::create_qualification),
+        )
+        .route("/api/v1/users", get(api::list_users).post(api::create_user))
+        .route(
+            "/api/v1/projects",
+            get(api::list_projects).post(api::create_project),
+        )
+        .route("/api/v1/projects/{id}", get(api::get_project))
+        .route("/api/v1/projects/{id}/history", get(api::project_history))
+        .route("/api/v1/projects/{id}/actions", post(api::project_action))
+        .route(
+            "/api/v1/tokens",
+            get(api::list_tokens).post(api::create_token),
+        )
+        .route("/api/v1/tokens/{id}", delete(api::revoke_token))
+        .route("/api/v1/ledger/verify", get(api::ledger_verify))
+        .route("/api/v1/audit/logins", get(api::login_audit))
+        .route("/api/v1/public/institutions", get(public::api_search))
+        .route("/api/v1/public/institutions/{id}", get(public::api_org))
+        .route("/api/v1/public/projects/{number}", get(public::api_project))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session::authorize,
+        ));
+    Router::new()
+        .merge(guarded)
+        .route("/healthz", get(metrics::healthz))
+        .route("/readyz", get(metrics::readyz))
+        .route("/metrics", get(metrics::prometheus))
+        .route("/static/app.css", get(pages::stylesheet))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
+}
+
+/// Serves the app until Ctrl-C or SIGTERM; in-flight requests finish first.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(t) => t,
+                        Err(_) => {
+                            let _ = ctrl_c.await;
+                            return;
+                        }
+                    };
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = ctrl_c.await;
+            }
+        })
+        .await
+}

@@ -1,0 +1,162 @@
+//! The OpenAPI 3.1 document, generated from the route table, and a rendered
+//! reference page in both languages.
+
+use askama::Template;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::i18n::lang_of;
+use crate::pages::{render, PageCtx};
+use crate::routes::{Access, Kind, RouteSpec, ROUTES};
+
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string", "description": "Stable machine-readable code, e.g. permission_denied, field_required, workflow_transition_not_allowed"},
+            "message": {"type": "string", "description": "Message in the request's language (Accept-Language, ?lang=, or the ct_lang cookie)"},
+            "field": {"type": "string", "description": "The input field at fault, when there is one"}
+        }}}
+    })
+}
+
+fn schemas() -> Value {
+    let reason = json!({"type": "string", "description": "Reason for change, recorded in the ledger with the event"});
+    json!({
+        "Error": error_schema(),
+        "OrgCreate": {"type": "object", "required": ["org_type", "name_zh", "name_en", "province_code", "reason"], "additionalProperties": false, "properties": {
+            "id": {"type": "string"}, "org_type": {"type": "string", "enum": ["medical_institution", "preparation_centre", "ethics_committee", "regulator", "verification_lab", "sponsor", "payer", "platform"]},
+            "name_zh": {"type": "string"}, "name_en": {"type": "string"}, "uscc": {"type": "string", "description": "Unified Social Credit Code (GB 32100-2015), 18 characters with check character"},
+            "province_code": {"type": "string", "description": "GB/T 2260 two-digit code; 00 for national bodies"}, "city_zh": {"type": "string"}, "city_en": {"type": "string"},
+            "grade": {"type": "string", "enum": ["3A", "3B", "3C", "2A", "2B", "2C", "1A", "1B", "1C"]}, "address_zh": {"type": "string"}, "address_en": {"type": "string"}, "reason": reason}},
+        "QualificationCreate": {"type": "object", "required": ["kind", "number", "valid_from", "reason"], "additionalProperties": false, "properties": {
+            "kind": {"type": "string", "enum": celltrail_store::service::QUALIFICATION_KINDS}, "number": {"type": "string"}, "issuer_zh": {"type": "string"}, "issuer_en": {"type": "string"},
+            "valid_from": {"type": "string", "format": "date"}, "valid_to": {"type": "string", "format": "date"}, "reason": reason}},
+        "UserCreate": {"type": "object", "required": ["org_id", "username", "display_name", "roles", "password", "reason"], "additionalProperties": false, "properties": {
+            "org_id": {"type": "string"}, "username": {"type": "string"}, "display_name": {"type": "string"}, "email": {"type": "string"},
+            "roles": {"type": "array", "items": {"type": "string"}}, "password": {"type": "string", "minLength": 12}, "reason": reason}},
+        "ProjectCreate": {"type": "object", "required": ["kind", "title_zh", "title_en", "category", "pi_name"], "additionalProperties": false, "properties": {
+            "kind": {"type": "string", "enum": ["technology", "clinical_research"]}, "title_zh": {"type": "string"}, "title_en": {"type": "string"},
+            "summary_zh": {"type": "string"}, "summary_en": {"type": "string"}, "category": {"type": "string", "enum": celltrail_store::service::CATEGORIES}, "pi_name": {"type": "string"}, "reason": reason}},
+        "ProjectAction": {"type": "object", "required": ["action"], "additionalProperties": false, "properties": {
+            "action": {"type": "string", "enum": ["submit", "return", "accept", "file", "suspend", "resume", "terminate", "complete"]},
+            "reason": reason,
+            "signature": {"type": "object", "required": ["username", "password", "meaning", "record_hash"], "description": "Electronic signature (21 CFR 11.50/11.200): user name and password again, the meaning, and the record_hash shown by GET /api/v1/projects/{id}", "properties": {
+                "username": {"type": "string"}, "password": {"type": "string"}, "meaning": {"type": "string", "enum": ["authored", "reviewed", "approved", "responsible"]}, "record_hash": {"type": "string"}}}}},
+        "TokenCreate": {"type": "object", "required": ["name", "scopes"], "additionalProperties": false, "properties": {
+            "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}, "expires_in_days": {"type": "integer", "minimum": 0, "maximum": 3650}}}
+    })
+}
+
+fn operation(r: &RouteSpec) -> Value {
+    let mut op = Map::new();
+    op.insert("operationId".into(), json!(r.operation));
+    op.insert("summary".into(), json!(r.summary));
+    op.insert("tags".into(), json!([r.tag]));
+    let params: Vec<Value> = r
+        .path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    if !params.is_empty() {
+        op.insert("parameters".into(), json!(params));
+    }
+    if let Some(body) = r.body {
+        op.insert("requestBody".into(), json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}}));
+    }
+    let err = json!({"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let mut responses = Map::new();
+    let ok = if r.method == "POST" && r.body.is_some() && !r.path.ends_with("/actions") {
+        "201"
+    } else if r.method == "DELETE" {
+        "204"
+    } else {
+        "200"
+    };
+    responses.insert(
+        ok.into(),
+        json!({"description": "Success", "content": {"application/json": {}}}),
+    );
+    responses.insert("4XX".into(), err.clone());
+    responses.insert("5XX".into(), err);
+    op.insert("responses".into(), Value::Object(responses));
+    match r.access {
+        Access::Public => {
+            op.insert("security".into(), json!([]));
+        }
+        Access::SignedIn => {
+            op.insert("x-permission".into(), json!(null));
+        }
+        Access::Perm(p) => {
+            op.insert("x-permission".into(), json!(p.as_str()));
+        }
+    }
+    Value::Object(op)
+}
+
+/// The whole document.
+pub fn build() -> Value {
+    let mut paths = Map::new();
+    for r in ROUTES.iter().filter(|r| r.kind == Kind::Api) {
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method.to_lowercase()] = operation(r);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "CellTrail API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Cell and gene therapy chain-of-governance platform. Every write is a signed, hash-chained ledger event with a reason for change.",
+                 "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "API token created at POST /api/v1/tokens"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "__Host-ct_session", "description": "Browser session; writes also need the X-CSRF-Token header"}
+            }
+        }
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(build())
+}
+
+#[derive(Template)]
+#[template(path = "api_docs.html")]
+struct DocsPage {
+    ctx: PageCtx,
+    routes: Vec<DocRow>,
+}
+
+struct DocRow {
+    method: &'static str,
+    path: &'static str,
+    operation: &'static str,
+    permission: String,
+}
+
+pub async fn docs_page(headers: HeaderMap, uri: Uri) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    let ctx = PageCtx::new(lang, None, &uri, "api.title");
+    let routes = ROUTES
+        .iter()
+        .filter(|r| r.kind == Kind::Api)
+        .map(|r| DocRow {
+            method: r.method,
+            path: r.path,
+            operation: r.operation,
+            permission: match r.access {
+                Access::Public => ctx.t("api.public").to_string(),
+                Access::SignedIn => ctx.t("api.signed_in").to_string(),
+                Access::Perm(p) => p.as_str().to_string(),
+            },
+        })
+        .collect();
+    render(&DocsPage { ctx, routes })
+}

@@ -1,0 +1,882 @@
+//! Server-rendered pages for signed-in users, the login flow, and the
+//! language switch. Forms post back here; every post checks the session's
+//! CSRF token, and errors come back on the same page in the user's language.
+
+use std::str::FromStr;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use celltrail_core::i18n::Lang;
+use celltrail_core::workflow::ProjectState;
+use celltrail_store::error::StoreError;
+use celltrail_store::service::{self, scope_projects, ActInput, ProjectInput, SignInput, When};
+use celltrail_store::{LoginAttempt, OrgFilter, Organisation, Project, ProjectFilter, User};
+use serde::Deserialize;
+
+use crate::api::{
+    history, project_view, qualification_views, HistoryEntry, ProjectView, QualificationView,
+};
+use crate::i18n::{lang_of, Labels, LANG_COOKIE};
+use crate::session::{error_page, session_cookie, start_session, Auth};
+use crate::SharedState;
+
+/// What every page's layout needs.
+pub struct PageCtx {
+    pub l: Labels,
+    pub user: Option<Badge>,
+    pub csrf: String,
+    /// Current path and query, for the language switch to return to.
+    pub here: String,
+    pub title: &'static str,
+}
+
+pub struct Badge {
+    pub name: String,
+    pub org_id: String,
+    pub roles: Vec<String>,
+}
+
+impl PageCtx {
+    pub fn new(lang: Lang, auth: Option<&Auth>, uri: &Uri, title_key: &str) -> PageCtx {
+        let l = Labels(lang);
+        PageCtx {
+            l,
+            user: auth.map(|a| Badge {
+                name: a.actor.display_name.clone(),
+                org_id: a.actor.org_id.clone(),
+                roles: a.actor.roles.iter().map(|r| l.role(r.as_str())).collect(),
+            }),
+            csrf: auth.map(|a| a.csrf().to_string()).unwrap_or_default(),
+            here: uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into()),
+            title: l.t(title_key),
+        }
+    }
+    pub fn t(&self, key: &str) -> &'static str {
+        self.l.t(key)
+    }
+    pub fn other_lang(&self) -> &'static str {
+        if self.l.is_zh() {
+            "en"
+        } else {
+            "zh-CN"
+        }
+    }
+    pub fn switch_href(&self) -> String {
+        format!(
+            "/lang/{}?next={}",
+            self.other_lang(),
+            urlencoding::encode(&self.here)
+        )
+    }
+}
+
+pub fn render<T: Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(s) => Html(s).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+fn page_error(lang: Lang, e: StoreError) -> Response {
+    error_page(lang, crate::error::status_of(e.kind, e.code), &e)
+}
+
+/// Only same-site relative paths may be redirect targets.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/app".to_string(),
+    }
+}
+
+pub async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/app.css"),
+    )
+}
+
+pub async fn not_found(headers: HeaderMap, uri: Uri) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    let e = StoreError::not_found("route_not_found", uri.path().to_string());
+    if uri.path().starts_with("/api/") {
+        crate::ApiError::new(lang, e).into_response()
+    } else {
+        error_page(lang, StatusCode::NOT_FOUND, &e)
+    }
+}
+
+// ---------------------------------------------------------------- home, lang, login
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    ctx: PageCtx,
+    counts: Vec<(String, u64)>,
+    institutions: usize,
+}
+
+pub async fn home(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    auth: Option<Extension<Auth>>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    let counts = st.store.project_counts().await.unwrap_or_default();
+    let institutions = st
+        .store
+        .organisations(&OrgFilter {
+            org_type: Some("medical_institution".into()),
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .map(|v| v.len())
+        .unwrap_or(0);
+    render(&HomePage {
+        ctx: PageCtx::new(lang, auth.as_ref().map(|a| &a.0), &uri, "home.title"),
+        counts,
+        institutions,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn switch_lang(
+    State(st): State<SharedState>,
+    Path(code): Path<String>,
+    uri: Uri,
+) -> Response {
+    let next = axum::extract::Query::<NextQuery>::try_from_uri(&uri)
+        .ok()
+        .and_then(|q| q.0.next);
+    let target = match next.as_deref() {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") => n.to_string(),
+        _ => "/".to_string(),
+    };
+    let Some(lang) = Lang::from_code(&code) else {
+        return page_error(Lang::Zh, StoreError::invalid("lang_invalid", "code", code));
+    };
+    let secure = if st.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax{secure}",
+        lang.code()
+    );
+    ([(header::SET_COOKIE, cookie)], Redirect::to(&target)).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    ctx: PageCtx,
+    next: String,
+    username: String,
+    error: Option<String>,
+}
+
+pub async fn login_form(headers: HeaderMap, uri: Uri) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    let next = axum::extract::Query::<NextQuery>::try_from_uri(&uri)
+        .ok()
+        .and_then(|q| q.0.next);
+    render(&LoginPage {
+        ctx: PageCtx::new(lang, None, &uri, "login.title"),
+        next: safe_next(next.as_deref()),
+        username: String::new(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+fn client_ip(headers: &HeaderMap) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "local".to_string())
+}
+
+/// An argon2id hash of a random secret, verified against when the user name
+/// is unknown.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let secret = celltrail_store::auth::random_hex(16)
+            .unwrap_or_else(|_| "unknown-user-placeholder".into());
+        celltrail_store::auth::hash_password(&secret).unwrap_or_default()
+    })
+}
+
+/// Checks a user name and password; records the attempt; throttles.
+pub async fn check_login(
+    st: &SharedState,
+    username: &str,
+    password: &str,
+    ip: &str,
+) -> Result<User, StoreError> {
+    let username = username.trim().to_lowercase();
+    let now = crate::session::now_secs();
+    let (max, window) = (st.config.login_max_failures, st.config.login_window_secs);
+    let user_key = format!("u:{username}");
+    let ip_key = format!("ip:{ip}");
+    let blocked = {
+        let mut l = st.limiter.lock().expect("limiter");
+        l.blocked(&user_key, now, max, window) || l.blocked(&ip_key, now, max * 4, window)
+    };
+    let record = |user_id: Option<String>, success: bool, detail: &str| LoginAttempt {
+        username: username.clone(),
+        user_id,
+        success,
+        ip: ip.to_string(),
+        detail: detail.to_string(),
+        at: celltrail_store::now_rfc3339(),
+    };
+    if blocked {
+        st.store
+            .record_login(&record(None, false, "throttled"))
+            .await?;
+        return Err(
+            StoreError::unauthenticated("login_throttled", "too many failed attempts")
+                .with_arg("minutes", (window / 60).to_string()),
+        );
+    }
+    let user = st.store.user_by_username(&username).await?;
+    let ok = match &user {
+        Some(u) if u.active => match st.store.password_hash(&u.id).await? {
+            Some(h) => celltrail_store::auth::verify_password(&h, password),
+            None => false,
+        },
+        _ => {
+            // Same work for unknown users, so timing does not reveal them.
+            let _ = celltrail_store::auth::verify_password(dummy_hash(), password);
+            false
+        }
+    };
+    if !ok {
+        {
+            let mut l = st.limiter.lock().expect("limiter");
+            l.fail(&user_key, now);
+            l.fail(&ip_key, now);
+        }
+        st.store
+            .record_login(&record(user.map(|u| u.id), false, "bad credentials"))
+            .await?;
+        return Err(StoreError::unauthenticated(
+            "login_failed",
+            "wrong user name or password",
+        ));
+    }
+    let user = user.expect("checked above");
+    st.limiter.lock().expect("limiter").clear(&user_key);
+    st.store
+        .record_login(&record(Some(user.id.clone()), true, "password"))
+        .await?;
+    Ok(user)
+}
+
+pub async fn login_submit(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    let next = safe_next(f.next.as_deref());
+    match check_login(&st, &f.username, &f.password, &client_ip(&headers)).await {
+        Ok(user) => match start_session(&st, &user.id).await {
+            Ok(id) => (
+                [(header::SET_COOKIE, session_cookie(&st, &id))],
+                Redirect::to(&next),
+            )
+                .into_response(),
+            Err(e) => page_error(lang, e),
+        },
+        Err(e) => {
+            let status = crate::error::status_of(e.kind, e.code);
+            let page = LoginPage {
+                ctx: PageCtx::new(lang, None, &uri, "login.title"),
+                next,
+                username: f.username,
+                error: Some(crate::error::message(lang, &e)),
+            };
+            let mut resp = render(&page);
+            *resp.status_mut() = status;
+            resp
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    if let Err(e) = auth.check_csrf(&f.csrf) {
+        return page_error(lang, e);
+    }
+    if let Some(s) = &auth.session {
+        if let Err(e) = st.store.delete_session(&s.id_hash).await {
+            return page_error(lang, e);
+        }
+    }
+    (
+        [(header::SET_COOKIE, session_cookie(&st, ""))],
+        Redirect::to("/"),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------- dashboard and projects
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    ctx: PageCtx,
+    counts: Vec<(String, u64)>,
+    due: Vec<Project>,
+    recent: Vec<Project>,
+    today: String,
+    can_draft: bool,
+}
+
+pub async fn dashboard(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    let today = When::now().today.to_string();
+    let mut recent = Vec::new();
+    let mut due = Vec::new();
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    if auth
+        .actor
+        .can(celltrail_core::access::Permission::ProjectRead)
+    {
+        let all = match st
+            .store
+            .projects(&scope_projects(
+                &auth.actor,
+                ProjectFilter {
+                    limit: Some(1000),
+                    ..Default::default()
+                },
+            ))
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => return page_error(lang, e),
+        };
+        for p in &all {
+            match counts.iter_mut().find(|(s, _)| *s == p.state) {
+                Some(c) => c.1 += 1,
+                None => counts.push((p.state.clone(), 1)),
+            }
+        }
+        counts.sort_by_key(|(s, _)| state_order(s));
+        due = all
+            .iter()
+            .filter(|p| {
+                p.deadline.is_some() && matches!(p.state.as_str(), "submitted" | "accepted")
+            })
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| a.deadline.cmp(&b.deadline));
+        recent = all.into_iter().take(10).collect();
+    }
+    let can_draft = auth
+        .actor
+        .can(celltrail_core::access::Permission::ProjectDraft);
+    render(&DashboardPage {
+        ctx: PageCtx::new(lang, Some(&auth), &uri, "dashboard.title"),
+        counts,
+        due,
+        recent,
+        today,
+        can_draft,
+    })
+}
+
+fn state_order(s: &str) -> usize {
+    [
+        "draft",
+        "submitted",
+        "returned",
+        "accepted",
+        "filed",
+        "suspended",
+        "terminated",
+        "completed",
+    ]
+    .iter()
+    .position(|x| *x == s)
+    .unwrap_or(99)
+}
+
+#[derive(Deserialize, Default)]
+pub struct ProjectsQuery {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "projects.html")]
+struct ProjectsPage {
+    ctx: PageCtx,
+    projects: Vec<Project>,
+    states: Vec<&'static str>,
+    state: String,
+    q: String,
+    can_draft: bool,
+}
+
+pub async fn projects_page(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    let query: ProjectsQuery = axum::extract::Query::try_from_uri(&uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let _ = &query.lang;
+    let state = query
+        .state
+        .clone()
+        .filter(|s| ProjectState::from_str(s).is_ok());
+    let filter = ProjectFilter {
+        state: state.clone(),
+        q: query.q.clone(),
+        limit: Some(500),
+        ..Default::default()
+    };
+    let projects = match st
+        .store
+        .projects(&scope_projects(&auth.actor, filter))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return page_error(lang, e),
+    };
+    render(&ProjectsPage {
+        ctx: PageCtx::new(lang, Some(&auth), &uri, "projects.title"),
+        projects,
+        states: vec![
+            "draft",
+            "submitted",
+            "returned",
+            "accepted",
+            "filed",
+            "suspended",
+            "terminated",
+            "completed",
+        ],
+        state: state.unwrap_or_default(),
+        q: query.q.unwrap_or_default(),
+        can_draft: auth
+            .actor
+            .can(celltrail_core::access::Permission::ProjectDraft),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "project_new.html")]
+struct ProjectNewPage {
+    ctx: PageCtx,
+    categories: &'static [&'static str],
+    form: ProjectForm,
+    error: Option<String>,
+    error_field: String,
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct ProjectForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    title_zh: String,
+    #[serde(default)]
+    title_en: String,
+    #[serde(default)]
+    summary_zh: String,
+    #[serde(default)]
+    summary_en: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    pi_name: String,
+}
+
+pub async fn project_new(
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    let form = ProjectForm {
+        kind: "clinical_research".into(),
+        category: "car_t".into(),
+        ..Default::default()
+    };
+    render(&ProjectNewPage {
+        ctx: PageCtx::new(lang, Some(&auth), &uri, "project_new.title"),
+        categories: service::CATEGORIES,
+        form,
+        error: None,
+        error_field: String::new(),
+    })
+}
+
+pub async fn project_create(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Form(f): Form<ProjectForm>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    if let Err(e) = auth.check_csrf(&f.csrf) {
+        return page_error(lang, e);
+    }
+    let input = ProjectInput {
+        kind: f.kind.clone(),
+        title_zh: f.title_zh.clone(),
+        title_en: f.title_en.clone(),
+        summary_zh: f.summary_zh.clone(),
+        summary_en: f.summary_en.clone(),
+        category: f.category.clone(),
+        pi_name: f.pi_name.clone(),
+    };
+    match service::draft_project(
+        st.store.as_ref(),
+        &auth.actor,
+        &input,
+        "网页表单创建草稿 / draft created in the web form",
+        &When::now(),
+    )
+    .await
+    {
+        Ok(p) => Redirect::to(&format!("/app/projects/{}", p.id)).into_response(),
+        Err(e) => {
+            let status = crate::error::status_of(e.kind, e.code);
+            let page = ProjectNewPage {
+                ctx: PageCtx::new(lang, Some(&auth), &uri, "project_new.title"),
+                categories: service::CATEGORIES,
+                error: Some(crate::error::message(lang, &e)),
+                error_field: e.field.clone().unwrap_or_default(),
+                form: f,
+            };
+            let mut resp = render(&page);
+            *resp.status_mut() = status;
+            resp
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "project.html")]
+struct ProjectPage {
+    ctx: PageCtx,
+    v: ProjectView,
+    history: Vec<HistoryEntry>,
+    error: Option<String>,
+}
+
+async fn show_project(
+    st: &SharedState,
+    lang: Lang,
+    uri: &Uri,
+    auth: &Auth,
+    id: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let v = match project_view(st, &auth.actor, id).await {
+        Ok(v) => v,
+        Err(e) => return page_error(lang, e),
+    };
+    let history = match history(st, &auth.actor, id).await {
+        Ok(h) => h,
+        Err(e) => return page_error(lang, e),
+    };
+    let page = ProjectPage {
+        ctx: PageCtx::new(lang, Some(auth), uri, "project.title"),
+        v,
+        history,
+        error,
+    };
+    let mut resp = render(&page);
+    *resp.status_mut() = status;
+    resp
+}
+
+pub async fn project_page(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    show_project(&st, lang, &uri, &auth, &id, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct ActForm {
+    #[serde(default)]
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    sign_username: String,
+    #[serde(default)]
+    sign_password: String,
+    #[serde(default)]
+    sign_meaning: String,
+    #[serde(default)]
+    record_hash: String,
+}
+
+pub async fn project_act(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<ActForm>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    if let Err(e) = auth.check_csrf(&f.csrf) {
+        return page_error(lang, e);
+    }
+    let signature =
+        (!f.sign_password.is_empty() || !f.sign_username.is_empty()).then(|| SignInput {
+            username: f.sign_username.clone(),
+            password: f.sign_password.clone(),
+            meaning: f.sign_meaning.clone(),
+            record_hash: f.record_hash.clone(),
+        });
+    let input = ActInput {
+        action: f.action.clone(),
+        reason: Some(f.reason.clone()).filter(|r| !r.trim().is_empty()),
+        signature,
+    };
+    match service::act_on_project(
+        st.store.as_ref(),
+        &auth.actor,
+        &id,
+        &input,
+        &st.calendar,
+        &When::now(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/app/projects/{id}")).into_response(),
+        Err(e) => {
+            let status = crate::error::status_of(e.kind, e.code);
+            let msg = crate::error::message(lang, &e);
+            show_project(&st, lang, &uri, &auth, &id, Some(msg), status).await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- organisations
+
+#[derive(Template)]
+#[template(path = "orgs.html")]
+struct OrgsPage {
+    ctx: PageCtx,
+    orgs: Vec<Organisation>,
+    q: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct OrgsQuery {
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    org_type: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+pub async fn orgs_page(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    let q: OrgsQuery = axum::extract::Query::try_from_uri(&uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let _ = &q.lang;
+    let filter = OrgFilter {
+        q: q.q.clone(),
+        org_type: q.org_type.clone().filter(|t| !t.is_empty()),
+        limit: Some(1000),
+        ..Default::default()
+    };
+    match st.store.organisations(&filter).await {
+        Ok(orgs) => render(&OrgsPage {
+            ctx: PageCtx::new(lang, Some(&auth), &uri, "orgs.title"),
+            orgs,
+            q: q.q.unwrap_or_default(),
+        }),
+        Err(e) => page_error(lang, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "org.html")]
+struct OrgPage {
+    ctx: PageCtx,
+    org: Organisation,
+    quals: Vec<QualificationView>,
+    users: Vec<User>,
+    projects: Vec<Project>,
+}
+
+pub async fn org_page(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    let org = match st.store.organisation(&id).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return page_error(lang, StoreError::not_found("org_not_found", id)),
+        Err(e) => return page_error(lang, e),
+    };
+    let quals = match st.store.qualifications(&id).await {
+        Ok(q) => qualification_views(q, &When::now().today.to_string()),
+        Err(e) => return page_error(lang, e),
+    };
+    let users = if auth
+        .actor
+        .can(celltrail_core::access::Permission::UserManage)
+        && (auth.actor.is_platform() || auth.actor.org_id == id)
+    {
+        st.store.users(Some(&id)).await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let projects = if auth
+        .actor
+        .can(celltrail_core::access::Permission::ProjectRead)
+    {
+        let f = scope_projects(
+            &auth.actor,
+            ProjectFilter {
+                org_id: Some(id.clone()),
+                limit: Some(500),
+                ..Default::default()
+            },
+        );
+        st.store
+            .projects(&f)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.org_id == id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    render(&OrgPage {
+        ctx: PageCtx::new(lang, Some(&auth), &uri, "org.title"),
+        org,
+        quals,
+        users,
+        projects,
+    })
+}
+
+// ---------------------------------------------------------------- ledger
+
+#[derive(Template)]
+#[template(path = "ledger.html")]
+struct LedgerPage {
+    ctx: PageCtx,
+    ok: bool,
+    events: u64,
+    streams: u64,
+    seals: u64,
+    broken: String,
+}
+
+pub async fn ledger_page(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    match st.store.verify().await {
+        Ok(Ok(s)) => render(&LedgerPage {
+            ctx: PageCtx::new(lang, Some(&auth), &uri, "ledger.title"),
+            ok: true,
+            events: s.events,
+            streams: s.streams,
+            seals: s.seals,
+            broken: String::new(),
+        }),
+        Ok(Err(b)) => render(&LedgerPage {
+            ctx: PageCtx::new(lang, Some(&auth), &uri, "ledger.title"),
+            ok: false,
+            events: 0,
+            streams: 0,
+            seals: 0,
+            broken: b.to_string(),
+        }),
+        Err(e) => page_error(lang, e),
+    }
+}

@@ -1,0 +1,324 @@
+//! The public face, with no login: a patient or family checks a provider's
+//! qualifications and a project's filing before treatment (NHC notice of
+//! 2025-12: treatment only in medical institutions, check the approval first).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use celltrail_store::error::StoreError;
+use celltrail_store::service::When;
+use celltrail_store::{OrgFilter, Organisation, Project, ProjectFilter};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{fail, parse_query, qualification_views, ApiResult, QualificationView};
+use crate::i18n::L;
+use crate::pages::{render, PageCtx};
+use crate::session::{error_page, Auth};
+use crate::SharedState;
+
+/// Organisation types the public search lists: places that treat or make.
+const PUBLIC_TYPES: &[&str] = &["medical_institution", "preparation_centre"];
+
+#[derive(Deserialize, Default)]
+pub struct SearchQuery {
+    #[serde(default)]
+    pub q: Option<String>,
+    #[serde(default)]
+    pub number: Option<String>,
+    #[serde(default)]
+    pub province_code: Option<String>,
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+#[derive(Serialize, Clone)]
+pub struct PublicOrg {
+    pub id: String,
+    pub org_type: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub uscc: Option<String>,
+    pub province_code: String,
+    pub city_zh: String,
+    pub city_en: String,
+    pub grade: Option<String>,
+}
+
+impl From<Organisation> for PublicOrg {
+    fn from(o: Organisation) -> Self {
+        PublicOrg {
+            id: o.id,
+            org_type: o.org_type,
+            name_zh: o.name_zh,
+            name_en: o.name_en,
+            uscc: o.uscc,
+            province_code: o.province_code,
+            city_zh: o.city_zh,
+            city_en: o.city_en,
+            grade: o.grade,
+        }
+    }
+}
+
+#[derive(Serialize, Clone)]
+pub struct PublicProject {
+    pub filing_number: String,
+    pub kind: String,
+    pub title_zh: String,
+    pub title_en: String,
+    pub category: String,
+    pub state: String,
+    pub filed_at: Option<String>,
+    pub institution_id: String,
+}
+
+impl PublicProject {
+    fn from(p: Project) -> Option<Self> {
+        Some(PublicProject {
+            filing_number: p.filing_number?,
+            kind: p.kind,
+            title_zh: p.title_zh,
+            title_en: p.title_en,
+            category: p.category,
+            state: p.state,
+            filed_at: p.filed_at.map(|f| f.chars().take(10).collect()),
+            institution_id: p.org_id,
+        })
+    }
+}
+
+pub async fn search(
+    st: &SharedState,
+    q: &str,
+    province: Option<String>,
+) -> Result<Vec<PublicOrg>, StoreError> {
+    let q = q.trim();
+    if q.is_empty() {
+        return Ok(Vec::new());
+    }
+    if q.chars().count() > 100 {
+        return Err(StoreError::invalid("field_too_long", "q", "too long").with_arg("max", "100"));
+    }
+    let filter = OrgFilter {
+        q: Some(q.to_string()),
+        province_code: province.filter(|p| !p.is_empty()),
+        limit: Some(50),
+        ..Default::default()
+    };
+    let orgs = st.store.organisations(&filter).await?;
+    Ok(orgs
+        .into_iter()
+        .filter(|o| o.active && PUBLIC_TYPES.contains(&o.org_type.as_str()))
+        .map(PublicOrg::from)
+        .collect())
+}
+
+#[derive(Serialize)]
+pub struct PublicOrgDetail {
+    #[serde(flatten)]
+    pub org: PublicOrg,
+    pub qualifications: Vec<QualificationView>,
+    pub projects: Vec<PublicProject>,
+}
+
+pub async fn org_detail(st: &SharedState, id: &str) -> Result<PublicOrgDetail, StoreError> {
+    let org = st
+        .store
+        .organisation(id)
+        .await?
+        .filter(|o| PUBLIC_TYPES.contains(&o.org_type.as_str()))
+        .ok_or_else(|| StoreError::not_found("org_not_found", id.to_string()))?;
+    let quals = st
+        .store
+        .qualifications(id)
+        .await?
+        .into_iter()
+        .filter(|q| !q.revoked)
+        .collect();
+    let projects = st
+        .store
+        .projects(&ProjectFilter {
+            org_id: Some(id.to_string()),
+            public_only: true,
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await?;
+    Ok(PublicOrgDetail {
+        org: org.into(),
+        qualifications: qualification_views(quals, &When::now().today.to_string()),
+        projects: projects
+            .into_iter()
+            .filter_map(PublicProject::from)
+            .collect(),
+    })
+}
+
+#[derive(Serialize)]
+pub struct PublicProjectDetail {
+    #[serde(flatten)]
+    pub project: PublicProject,
+    pub institution: PublicOrg,
+}
+
+pub async fn project_detail(
+    st: &SharedState,
+    number: &str,
+) -> Result<PublicProjectDetail, StoreError> {
+    let not_found =
+        || StoreError::not_found("filing_not_found", number.to_string()).with_field("number");
+    if number.len() > 64 {
+        return Err(not_found());
+    }
+    let p = st
+        .store
+        .project_by_filing_number(number)
+        .await?
+        .ok_or_else(not_found)?;
+    let org = st
+        .store
+        .organisation(&p.org_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let project = PublicProject::from(p).ok_or_else(not_found)?;
+    if !matches!(
+        project.state.as_str(),
+        "filed" | "suspended" | "terminated" | "completed"
+    ) {
+        return Err(not_found());
+    }
+    Ok(PublicProjectDetail {
+        project,
+        institution: org.into(),
+    })
+}
+
+// ---- JSON
+
+pub async fn api_search(
+    State(st): State<SharedState>,
+    L(lang): L,
+    uri: Uri,
+) -> ApiResult<Vec<PublicOrg>> {
+    let q: SearchQuery = parse_query(lang, &uri)?;
+    Ok(Json(
+        search(&st, q.q.as_deref().unwrap_or(""), q.province_code)
+            .await
+            .map_err(fail(lang))?,
+    ))
+}
+
+pub async fn api_org(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Path(id): Path<String>,
+) -> ApiResult<PublicOrgDetail> {
+    Ok(Json(org_detail(&st, &id).await.map_err(fail(lang))?))
+}
+
+pub async fn api_project(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Path(number): Path<String>,
+) -> ApiResult<PublicProjectDetail> {
+    Ok(Json(
+        project_detail(&st, &number).await.map_err(fail(lang))?,
+    ))
+}
+
+// ---- pages
+
+#[derive(Template)]
+#[template(path = "public_search.html")]
+struct SearchPage {
+    ctx: PageCtx,
+    q: String,
+    number: String,
+    searched: bool,
+    orgs: Vec<PublicOrg>,
+    error: Option<String>,
+}
+
+pub async fn search_page(
+    State(st): State<SharedState>,
+    L(lang): L,
+    auth: Option<axum::Extension<Auth>>,
+    uri: Uri,
+) -> Response {
+    let ctx = PageCtx::new(lang, auth.as_ref().map(|a| &a.0), &uri, "public.title");
+    let query: SearchQuery = match parse_query(lang, &uri) {
+        Ok(q) => q,
+        Err(e) => return error_page(lang, e.status, &e.err),
+    };
+    let number = query.number.clone().unwrap_or_default();
+    if !number.trim().is_empty() {
+        let target = format!("/public/project/{}", urlencoding::encode(number.trim()));
+        return axum::response::Redirect::to(&target).into_response();
+    }
+    let q = query.q.clone().unwrap_or_default();
+    let (orgs, error) = match search(&st, &q, query.province_code.clone()).await {
+        Ok(o) => (o, None),
+        Err(e) => (Vec::new(), Some(crate::error::message(lang, &e))),
+    };
+    render(&SearchPage {
+        ctx,
+        searched: !q.trim().is_empty(),
+        q,
+        number,
+        orgs,
+        error,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "public_org.html")]
+struct OrgPage {
+    ctx: PageCtx,
+    d: PublicOrgDetail,
+}
+
+pub async fn org_page(
+    State(st): State<SharedState>,
+    L(lang): L,
+    auth: Option<axum::Extension<Auth>>,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    match org_detail(&st, &id).await {
+        Ok(d) => render(&OrgPage {
+            ctx: PageCtx::new(lang, auth.as_ref().map(|a| &a.0), &uri, "public.org_title"),
+            d,
+        }),
+        Err(e) => error_page(lang, crate::error::status_of(e.kind, e.code), &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "public_project.html")]
+struct ProjectPage {
+    ctx: PageCtx,
+    d: PublicProjectDetail,
+}
+
+pub async fn project_page(
+    State(st): State<SharedState>,
+    L(lang): L,
+    auth: Option<axum::Extension<Auth>>,
+    uri: Uri,
+    Path(number): Path<String>,
+) -> Response {
+    match project_detail(&st, &number).await {
+        Ok(d) => render(&ProjectPage {
+            ctx: PageCtx::new(
+                lang,
+                auth.as_ref().map(|a| &a.0),
+                &uri,
+                "public.project_title",
+            ),
+            d,
+        }),
+        Err(e) => error_page(lang, StatusCode::NOT_FOUND, &e),
+    }
+}

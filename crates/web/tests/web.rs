@@ -1,0 +1,670 @@
+//! HTTP tests against the real router (no server), on every backend.
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use celltrail_core::access::{permissions, OrgType, Role};
+use celltrail_core::calendar::WorkCalendar;
+use celltrail_core::i18n::{catalog, Lang};
+use celltrail_store::service::{self, load_actor, Actor, OrgInput, UserInput, When};
+use celltrail_store::testkit::backends;
+use celltrail_store::DynStore;
+use celltrail_web::routes::{Access, Kind, ROUTES};
+use celltrail_web::{app, AppState, WebConfig};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+const PW: &str = "correct horse battery staple";
+
+fn org(id: &str, t: &str, province: &str) -> OrgInput {
+    OrgInput {
+        id: Some(id.into()),
+        org_type: t.into(),
+        name_zh: format!("{id}医院"),
+        name_en: format!("{id} Hospital"),
+        uscc: None,
+        province_code: province.into(),
+        city_zh: String::new(),
+        city_en: String::new(),
+        grade: None,
+        address_zh: String::new(),
+        address_en: String::new(),
+    }
+}
+
+/// One organisation of each type, one user for every role it admits.
+async fn world(store: &DynStore) -> Vec<(Role, Actor)> {
+    let t = When::now();
+    service::bootstrap(store.as_ref(), "admin", PW, &t)
+        .await
+        .unwrap();
+    let sys = Actor::system();
+    let types = [
+        (OrgType::MedicalInstitution, "org-mi", "31"),
+        (OrgType::PreparationCentre, "org-pc", "31"),
+        (OrgType::EthicsCommittee, "org-ec", "31"),
+        (OrgType::Regulator, "org-reg", "31"),
+        (OrgType::VerificationLab, "org-vl", "11"),
+        (OrgType::Sponsor, "org-sp", "31"),
+        (OrgType::Payer, "org-pa", "46"),
+    ];
+    for (ty, id, p) in types {
+        service::register_org(store.as_ref(), &sys, &org(id, ty.as_str(), p), "test", &t)
+            .await
+            .unwrap();
+    }
+    let mut out = Vec::new();
+    for role in celltrail_web::api::ALL_ROLES {
+        let org_id = if *role == Role::PlatformAdmin {
+            service::SYSTEM_ORG
+        } else {
+            types
+                .iter()
+                .find(|(ty, _, _)| celltrail_core::access::role_allowed_in(*role, *ty))
+                .map(|(_, id, _)| *id)
+                .unwrap()
+        };
+        let username = format!("u.{}", role.as_str().replace('_', "-"));
+        let u = service::create_user(
+            store.as_ref(),
+            &sys,
+            &UserInput {
+                org_id: org_id.into(),
+                username,
+                display_name: format!("{} 用户", role.as_str()),
+                email: String::new(),
+                roles: vec![role.as_str().into()],
+                password: PW.into(),
+            },
+            "test",
+            &t,
+        )
+        .await
+        .unwrap();
+        out.push((*role, load_actor(store.as_ref(), &u.id).await.unwrap()));
+    }
+    out
+}
+
+fn state(store: DynStore) -> celltrail_web::SharedState {
+    AppState::new(
+        store,
+        WorkCalendar::embedded(),
+        WebConfig {
+            secure_cookies: false,
+            ..Default::default()
+        },
+    )
+}
+
+async fn call(app: &Router, req: Request<Body>) -> (StatusCode, String, axum::http::HeaderMap) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).to_string(), headers)
+}
+
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|s| if s.starts_with('{') { "x-unknown" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+async fn bearer_for(st: &celltrail_web::SharedState, actor: &Actor) -> String {
+    // A token with every permission its owner has.
+    let scopes: Vec<String> = actor
+        .roles
+        .iter()
+        .flat_map(|r| permissions(*r).iter().map(|p| p.as_str().to_string()))
+        .collect();
+    let body = celltrail_web::api::TokenBody {
+        name: "test".into(),
+        scopes,
+        expires_in_days: None,
+    };
+    celltrail_web::api::issue_token(st, actor, &body)
+        .await
+        .unwrap()
+        .secret
+}
+
+#[tokio::test]
+async fn every_route_enforces_its_permission_with_403_and_no_data() {
+    for b in backends().await {
+        let users = world(&b.store).await;
+        let st = state(b.store.clone());
+        let app = app(st.clone());
+        let mut checked = 0;
+        for r in ROUTES {
+            let path = concrete(r.path);
+            let method = Method::from_bytes(r.method.as_bytes()).unwrap();
+            match r.access {
+                Access::Public => {}
+                Access::SignedIn => {
+                    let (status, body, _) = call(
+                        &app,
+                        Request::builder()
+                            .method(method.clone())
+                            .uri(&path)
+                            .body(Body::empty())
+                            .unwrap(),
+                    )
+                    .await;
+                    match r.kind {
+                        Kind::Api => {
+                            assert_eq!(status, StatusCode::UNAUTHORIZED, "{} {}", r.method, r.path);
+                            let v: Value = serde_json::from_str(&body).unwrap();
+                            assert_eq!(v["error"]["code"], "authentication_required");
+                        }
+                        Kind::Page => {
+                            assert_eq!(status, StatusCode::SEE_OTHER, "{} {}", r.method, r.path)
+                        }
+                    }
+                    checked += 1;
+                }
+                Access::Perm(p) => {
+                    // Every role that lacks the permission is refused.
+                    for (role, actor) in &users {
+                        if actor.can(p) {
+                            continue;
+                        }
+                        let token = bearer_for(&st, actor).await;
+                        let req = Request::builder()
+                            .method(method.clone())
+                            .uri(&path)
+                            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                            .header(header::CONTENT_TYPE, "application/json")
+                            .body(Body::from("{}"))
+                            .unwrap();
+                        let (status, body, _) = call(&app, req).await;
+                        assert_eq!(
+                            status,
+                            StatusCode::FORBIDDEN,
+                            "{} {} as {}",
+                            r.method,
+                            r.path,
+                            role.as_str()
+                        );
+                        match r.kind {
+                            Kind::Api => {
+                                let v: Value = serde_json::from_str(&body).unwrap();
+                                assert_eq!(v["error"]["code"], "permission_denied");
+                                assert_eq!(
+                                    v.as_object().unwrap().len(),
+                                    1,
+                                    "no data besides the error: {body}"
+                                );
+                            }
+                            Kind::Page => {
+                                assert!(body.contains("data-code=\"permission_denied\""), "{body}")
+                            }
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} checks");
+    }
+}
+
+#[tokio::test]
+async fn every_declared_route_is_served() {
+    let b = celltrail_store::testkit::sqlite_backend().await;
+    let users = world(&b.store).await;
+    let st = state(b.store.clone());
+    let app = app(st.clone());
+    let admin = users
+        .iter()
+        .find(|(r, _)| *r == Role::PlatformAdmin)
+        .unwrap()
+        .1
+        .clone();
+    let token = bearer_for(&st, &admin).await;
+    for r in ROUTES {
+        let req = Request::builder()
+            .method(Method::from_bytes(r.method.as_bytes()).unwrap())
+            .uri(concrete(r.path))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, body, _) = call(&app, req).await;
+        assert_ne!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{} {}",
+            r.method,
+            r.path
+        );
+        assert!(
+            !body.contains("route_not_found") && !body.contains("route_not_declared"),
+            "{} {}: {body}",
+            r.method,
+            r.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn api_errors_are_json_with_code_field_and_language() {
+    let b = celltrail_store::testkit::sqlite_backend().await;
+    let users = world(&b.store).await;
+    let st = state(b.store.clone());
+    let app = app(st.clone());
+    let office = users
+        .iter()
+        .find(|(r, _)| *r == Role::ResearchOffice)
+        .unwrap()
+        .1
+        .clone();
+    let token = bearer_for(&st, &office).await;
+    let post = |body: &str, lang: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/projects")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::ACCEPT_LANGUAGE, lang)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (s, body, _) = call(&app, post("{not json", "en")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "body_not_json");
+    let (_, body, _) = call(&app, post(r#"{"kind":"technology","title_zh":"x","title_en":"x","category":"car_t","pi_name":"p","colour":"red"}"#, "en")).await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "field_unknown");
+    assert_eq!(v["error"]["field"], "colour");
+    let (_, body_en, _) = call(&app, post(r#"{"kind":"technology","title_zh":" ","title_en":"x","category":"car_t","pi_name":"p"}"#, "en-GB,en;q=0.9")).await;
+    let (_, body_zh, _) = call(&app, post(r#"{"kind":"technology","title_zh":" ","title_en":"x","category":"car_t","pi_name":"p"}"#, "zh-CN,zh;q=0.9")).await;
+    let en: Value = serde_json::from_str(&body_en).unwrap();
+    let zh: Value = serde_json::from_str(&body_zh).unwrap();
+    assert_eq!(en["error"]["code"], "field_required");
+    assert_eq!(en["error"]["field"], "title_zh");
+    assert_eq!(
+        en["error"]["message"],
+        catalog().format(Lang::En, "error.field_required", &[("field", "title_zh")])
+    );
+    assert_eq!(
+        zh["error"]["message"],
+        catalog().format(Lang::Zh, "error.field_required", &[("field", "title_zh")])
+    );
+    assert_ne!(en["error"]["message"], zh["error"]["message"]);
+    // A good draft is created with 201.
+    let (s, body, _) = call(&app, post(r#"{"kind":"technology","title_zh":"间充质干细胞","title_en":"MSC","category":"msc","pi_name":"p","reason":"first draft"}"#, "en")).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    // Unknown route under /api is JSON too.
+    let (s, body, _) = call(
+        &app,
+        Request::builder()
+            .uri("/api/v1/nope")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+        "route_not_found"
+    );
+}
+
+#[tokio::test]
+async fn login_sessions_csrf_throttling_and_audit() {
+    let b = celltrail_store::testkit::sqlite_backend().await;
+    world(&b.store).await;
+    let st = state(b.store.clone());
+    let app = app(st.clone());
+    let login = |user: &str, pw: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "username={user}&password={}&next=%2Fapp",
+                urlencoding::encode(pw)
+            )))
+            .unwrap()
+    };
+    let (s, _, h) = call(&app, login("u.research-office", PW)).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let cookie = h
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_string();
+    // Signed in: the dashboard renders; me reports the CSRF token.
+    let (s, body, _) = call(
+        &app,
+        Request::builder()
+            .uri("/api/v1/me")
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let me: Value = serde_json::from_str(&body).unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap().to_string();
+    // A cookie-authenticated API write without the CSRF header is refused.
+    let draft =
+        r#"{"kind":"technology","title_zh":"x","title_en":"x","category":"msc","pi_name":"p"}"#;
+    let (s, body, _) = call(
+        &app,
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/projects")
+            .header(header::COOKIE, &session)
+            .body(Body::from(draft))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(body.contains("csrf_invalid"));
+    let (s, _, _) = call(
+        &app,
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/projects")
+            .header(header::COOKIE, &session)
+            .header("x-csrf-token", &csrf)
+            .body(Body::from(draft))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Form posts need it too.
+    let (s, body, _) = call(
+        &app,
+        Request::builder()
+            .method(Method::POST)
+            .uri("/logout")
+            .header(header::COOKIE, &session)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("csrf=wrong"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    // Logout ends the session on the server.
+    let (s, _, _) = call(
+        &app,
+        Request::builder()
+            .method(Method::POST)
+            .uri("/logout")
+            .header(header::COOKIE, &session)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={csrf}")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (s, _, _) = call(
+        &app,
+        Request::builder()
+            .uri("/api/v1/me")
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Five failures lock the user name; the sixth try is throttled even with the right password.
+    for _ in 0..5 {
+        let (s, _, _) = call(&app, login("u.investigator", "wrong password 123")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, body, _) = call(&app, login("u.investigator", PW)).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let audit = b.store.login_attempts(50).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.success && a.username == "u.research-office"));
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| !a.success && a.username == "u.investigator")
+            .count(),
+        6
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_api_route() {
+    let doc = celltrail_web::openapi::build();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for r in ROUTES.iter().filter(|r| r.kind == Kind::Api) {
+        let op = &doc["paths"][r.path][r.method.to_lowercase()];
+        assert!(op.is_object(), "{} {} missing", r.method, r.path);
+        assert_eq!(op["operationId"], r.operation);
+        if let Some(body) = r.body {
+            assert!(
+                doc["components"]["schemas"][body].is_object(),
+                "schema {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_ready_metrics() {
+    let b = celltrail_store::testkit::sqlite_backend().await;
+    let app = app(state(b.store.clone()));
+    let (s, body, _) = call(
+        &app,
+        Request::builder()
+            .uri("/healthz")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "ok\n"));
+    let (s, _, _) = call(
+        &app,
+        Request::builder()
+            .uri("/readyz")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body, h) = call(
+        &app,
+        Request::builder()
+            .uri("/metrics")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h
+        .get(header::CONTENT_TYPE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    assert!(body.contains("# TYPE celltrail_http_requests_total counter"));
+    assert!(
+        body.contains("route=\"/readyz\",status=\"200\"} 1"),
+        "{body}"
+    );
+}
+
+/// Every message key the templates and the code use exists in both
+/// languages (the core crate's test checks the two files have the same keys).
+#[test]
+fn every_used_message_key_exists_in_both_languages() {
+    let mut used = BTreeSet::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find(".t(\"") {
+            rest = &rest[i + 4..];
+            let end = rest.find('"').unwrap();
+            used.insert(rest[..end].to_string());
+        }
+    }
+    // Keys built from codes at run time.
+    for s in [
+        "draft",
+        "submitted",
+        "returned",
+        "accepted",
+        "filed",
+        "suspended",
+        "terminated",
+        "completed",
+    ] {
+        used.insert(format!("public.state_explain.{s}"));
+    }
+    used.extend(celltrail_web::i18n::action_keys());
+    for k in ["technology", "clinical_research"] {
+        used.insert(format!("kind.{k}"));
+    }
+    for c in service::CATEGORIES {
+        used.insert(format!("category.{c}"));
+    }
+    for q in service::QUALIFICATION_KINDS {
+        used.insert(format!("qual.{q}"));
+    }
+    for g in service::GRADES {
+        used.insert(format!("grade.{}", g.to_lowercase()));
+    }
+    for d in ["completeness_check", "filing_decision"] {
+        used.insert(format!("deadline.{d}"));
+    }
+    for r in ROUTES.iter().filter(|r| r.kind == Kind::Api) {
+        used.insert(format!("api.op.{}", r.operation));
+    }
+    for k in [
+        celltrail_store::projection::ORG_REGISTERED,
+        celltrail_store::projection::ORG_UPDATED,
+        celltrail_store::projection::ORG_DEACTIVATED,
+        celltrail_store::projection::QUALIFICATION_RECORDED,
+        celltrail_store::projection::QUALIFICATION_REVOKED,
+        celltrail_store::projection::USER_CREATED,
+        celltrail_store::projection::USER_ROLES_CHANGED,
+        celltrail_store::projection::USER_DEACTIVATED,
+        celltrail_store::projection::USER_PASSWORD_SET,
+        celltrail_store::projection::PROJECT_DRAFTED,
+        celltrail_store::projection::PROJECT_TRANSITIONED,
+    ] {
+        used.insert(format!("event.{k}"));
+    }
+    // Every error code a caller can meet (internal failures use error.generic).
+    for code in error_codes_in_source() {
+        used.insert(format!("error.{code}"));
+    }
+    let cat = catalog();
+    let mut missing = Vec::new();
+    for key in &used {
+        for lang in [Lang::Zh, Lang::En] {
+            if cat.get(lang, key) == key.as_str() {
+                missing.push(format!("{}:{key}", lang.code()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "missing message keys: {missing:#?}");
+}
+
+/// Error codes passed to the non-internal StoreError constructors in the
+/// store and web sources.
+fn error_codes_in_source() -> BTreeSet<String> {
+    let mut codes = BTreeSet::new();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for dir in ["store/src", "web/src"] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for ctor in [
+                "invalid(\"",
+                "forbidden(\"",
+                "not_found(\"",
+                "conflict(\"",
+                "unauthenticated(\"",
+            ] {
+                let mut rest = text.as_str();
+                while let Some(i) = rest.find(ctor) {
+                    rest = &rest[i + ctor.len()..];
+                    let end = rest.find('"').unwrap();
+                    let code = &rest[..end];
+                    if code.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !code.is_empty()
+                    {
+                        codes.insert(code.to_string());
+                    }
+                }
+            }
+        }
+    }
+    assert!(codes.len() > 40, "{codes:?}");
+    codes
+}
+
+#[tokio::test]
+async fn public_lookup_needs_no_login() {
+    let b = celltrail_store::testkit::sqlite_backend().await;
+    world(&b.store).await;
+    let app = app(state(b.store.clone()));
+    let (s, body, _) = call(
+        &app,
+        Request::builder()
+            .uri("/api/v1/public/institutions?q=org-mi")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["id"], "org-mi");
+    let (s, body, _) = call(
+        &app,
+        Request::builder()
+            .uri("/api/v1/public/projects/BMT-31-2026-C-00001")
+            .header(header::ACCEPT_LANGUAGE, "zh-CN")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+        "filing_not_found"
+    );
+    let (s, body, _) = call(
+        &app,
+        Request::builder()
+            .uri("/public?q=org-mi")
+            .header(header::ACCEPT_LANGUAGE, "en")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        body.contains("org-mi Hospital") && body.contains("lang=\"en\""),
+        "{body}"
+    );
+    let (_, body, _) = call(
+        &app,
+        Request::builder()
+            .uri("/public?q=org-mi")
+            .header(header::ACCEPT_LANGUAGE, "zh-CN,zh;q=0.9")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(body.contains("org-mi医院") && body.contains("lang=\"zh-CN\""));
+}

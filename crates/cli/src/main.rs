@@ -56,6 +56,22 @@ enum Cmd {
     /// Filings (technologies and clinical research projects).
     #[command(subcommand)]
     Filing(FilingCmd),
+    /// The working-day calendar (embedded, or CELLTRAIL_CALENDAR / calendar_file).
+    #[command(subcommand)]
+    Calendar(CalendarCmd),
+}
+
+#[derive(Subcommand)]
+enum CalendarCmd {
+    /// The deadline N working days after a date (counting starts the next day).
+    Deadline {
+        /// Start date, YYYY-MM-DD.
+        from: String,
+        /// Working days.
+        days: u32,
+    },
+    /// The years the calendar covers, with the notice each comes from.
+    Years,
 }
 
 #[derive(Args)]
@@ -140,6 +156,8 @@ enum FilingCmd {
         state: Option<String>,
         #[arg(long)]
         org: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
     },
     /// Show a filing by id or filing number, with its audit trail.
     Show { id: String },
@@ -455,13 +473,13 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                 },
             );
         }
-        Cmd::Filing(FilingCmd::List { state, org }) => {
+        Cmd::Filing(FilingCmd::List { state, org, limit }) => {
             let store = open_store(&cfg.database_url).await?;
             let ps = store
                 .projects(&ProjectFilter {
                     state,
                     org_id: org,
-                    limit: Some(1000),
+                    limit: Some(limit),
                     ..Default::default()
                 })
                 .await?;
@@ -510,6 +528,54 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                     ));
                 }
                 s
+            });
+        }
+        Cmd::Calendar(CalendarCmd::Deadline { from, days }) => {
+            let cal = calendar(&cfg)?;
+            let start =
+                chrono::NaiveDate::parse_from_str(&from, "%Y-%m-%d").map_err(|_| CliError {
+                    code: "date_invalid",
+                    message: format!("not a YYYY-MM-DD date: {from}"),
+                    exit: 2,
+                })?;
+            let deadline = cal.add_working_days(start, days).map_err(|e| CliError {
+                code: e.code(),
+                message: e.to_string(),
+                exit: 1,
+            })?;
+            print(
+                json,
+                &serde_json::json!({"from": from, "working_days": days, "deadline": deadline.to_string()}),
+                |_| deadline.to_string(),
+            );
+        }
+        Cmd::Calendar(CalendarCmd::Years) => {
+            let cal = calendar(&cfg)?;
+            let years: Vec<serde_json::Value> = cal
+                .years()
+                .into_iter()
+                .map(|y| {
+                    let n = cal.notice(y);
+                    serde_json::json!({
+                        "year": y,
+                        "notice": n.map(|n| n.notice.clone()),
+                        "number": n.map(|n| n.number.clone()),
+                        "published": n.map(|n| n.published.to_string()),
+                    })
+                })
+                .collect();
+            print(json, &years, |ys| {
+                ys.iter()
+                    .map(|y| {
+                        format!(
+                            "{} {} {}",
+                            y["year"],
+                            y["notice"].as_str().unwrap_or(""),
+                            y["number"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
     }

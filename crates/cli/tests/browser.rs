@@ -276,6 +276,11 @@ fn file_approve_lookup_and_switch_language_in_chromium() {
     d.click("#filing-submit");
     d.wait_text("#filing-number", &number);
     d.wait_text("#project-state", "已备案");
+    let public_sigs = d.text("#signatures");
+    assert!(
+        public_sigs.contains("沈卫 Shen Wei") && public_sigs.contains("批准"),
+        "{public_sigs}"
+    );
     d.screenshot("03-public-filing-zh");
 
     // The visible switch turns the page into English and stays there.

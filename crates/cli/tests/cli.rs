@@ -162,3 +162,163 @@ fn commands_speak_json_and_fail_with_codes() {
     let (code, _, _) = celltrail(&["ledger", "verify", "--file", "/nonexistent/file.ndjson"]);
     assert_ne!(code, 0);
 }
+
+/// The holiday calendar is data: a newer file is used without a rebuild.
+#[test]
+fn calendar_file_replaces_the_embedded_calendar() {
+    // Embedded data ends with 2026: a count into 2027 is refused, not guessed.
+    let (code, out, _) = celltrail(&["--json", "calendar", "deadline", "2026-12-30", "5"]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["error"]["code"],
+        "calendar_not_covered"
+    );
+    // State Council notice 国办发明电〔2025〕7号: 1–7 October 2026 off, 10 October worked.
+    let (code, out, _) = celltrail(&["--json", "calendar", "deadline", "2026-09-29", "5"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["deadline"],
+        "2026-10-12"
+    );
+    // A file with a (synthetic, test-only) 2027 entry extends the calendar.
+    let mut data: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../data/calendar/cn-holidays.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut y2027 = data["years"]["2026"].clone();
+    y2027["notice"] = "test-only calendar for 2027".into();
+    y2027["holidays"] = serde_json::json!([{"name_zh": "元旦", "name_en": "New Year's Day", "days_off": ["2027-01-01"], "work_days": []}]);
+    data["years"]["2027"] = y2027;
+    let file = common::tempdir("cal").join("cal.json");
+    std::fs::write(&file, serde_json::to_string(&data).unwrap()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_celltrail"))
+        .args(["--json", "calendar", "deadline", "2026-12-30", "5"])
+        .env("CELLTRAIL_CALENDAR", &file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // 31 Dec, then 4–7 January 2027 (1 January off, 2–3 a weekend).
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["deadline"],
+        "2027-01-07"
+    );
+}
+
+/// Nothing acknowledged is lost when the server dies mid-flight: every draft
+/// the API answered 201 for is in the database after `kill -9`, and the
+/// ledger still verifies.
+#[test]
+fn acknowledged_records_survive_kill_9() {
+    let dir = common::tempdir("crash");
+    let url = format!("sqlite://{}/crash.db", dir.display());
+    let (code, _, err) = celltrail(&["demo", "--no-serve", "--database", &url]);
+    assert_eq!(code, 0, "{err}");
+    let port = common::free_port();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_celltrail"))
+        .args([
+            "serve",
+            "--database",
+            &url,
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("CELLTRAIL_SECURE_COOKIES", "false")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    common::wait_http(
+        &format!("{base}/healthz"),
+        std::time::Duration::from_secs(60),
+    );
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let login = agent.post(&format!("{base}/login")).send_form(&[
+        ("username", "sjh.office"),
+        ("password", common::DEMO_PASSWORD),
+        ("next", "/app"),
+    ]);
+    let resp = match login {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let cookie = resp
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let me: Value = agent
+        .get(&format!("{base}/api/v1/me"))
+        .set("cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap().to_string();
+    // Writers in flight while the process is killed.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (agent, base, cookie, csrf, acked) = (
+            agent.clone(),
+            base.clone(),
+            cookie.clone(),
+            csrf.clone(),
+            acked.clone(),
+        );
+        writers.push(std::thread::spawn(move || {
+            for i in 0..1000 {
+                let body = serde_json::json!({"kind": "clinical_research", "title_zh": format!("崩溃测试 {w}-{i}"), "title_en": format!("crash test {w}-{i}"), "category": "msc", "pi_name": "周明", "reason": "durability test"});
+                match agent.post(&format!("{base}/api/v1/projects")).set("cookie", &cookie).set("x-csrf-token", &csrf).send_json(body) {
+                    Ok(r) if r.status() == 201 => {
+                        let v: Value = r.into_json().unwrap();
+                        acked.lock().unwrap().push(v["id"].as_str().unwrap().to_string());
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 5,
+        "only {} drafts acknowledged before the kill",
+        acked.len()
+    );
+    let (code, out, _) = celltrail(&[
+        "--json",
+        "filing",
+        "list",
+        "--state",
+        "draft",
+        "--database",
+        &url,
+    ]);
+    assert_eq!(code, 0);
+    let listed: Vec<String> = serde_json::from_str::<Vec<Value>>(&out)
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    for id in &acked {
+        assert!(listed.contains(id), "acknowledged draft {id} lost");
+    }
+    let (code, out, _) = celltrail(&["ledger", "verify", "--database", &url]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -702,7 +702,7 @@ macro_rules! backend {
                     args.push(Val::Text(p.clone()));
                     sql.push_str(&format!(" AND province_code = ${}", args.len()));
                 }
-                args.push(Val::Int(f.limit.unwrap_or(100).min(1000) as i64));
+                args.push(Val::Int(f.limit.unwrap_or(100) as i64));
                 args.push(Val::Int(f.offset.unwrap_or(0) as i64));
                 sql.push_str(&format!(" ORDER BY province_code, name_en, id LIMIT ${} OFFSET ${}", args.len() - 1, args.len()));
                 let rows = self.query_rows(&sql, args).await?;
@@ -773,7 +773,7 @@ macro_rules! backend {
                 if f.public_only {
                     sql.push_str(" AND state IN ('filed','suspended','terminated','completed')");
                 }
-                args.push(Val::Int(f.limit.unwrap_or(100).min(1000) as i64));
+                args.push(Val::Int(f.limit.unwrap_or(100) as i64));
                 args.push(Val::Int(f.offset.unwrap_or(0) as i64));
                 sql.push_str(&format!(" ORDER BY updated_at DESC, id LIMIT ${} OFFSET ${}", args.len() - 1, args.len()));
                 let rows = self.query_rows(&sql, args).await?;

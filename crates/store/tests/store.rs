@@ -410,13 +410,11 @@ async fn filing_story_on_every_backend() {
         .unwrap();
         assert_eq!(p1.state, "submitted");
         assert_eq!(p1.deadline_kind.as_deref(), Some("completeness_check"));
-        // 2026-09-29 is a Tuesday; by the State Council's 2026 holiday notice
-        // the National Day and Mid-Autumn break runs 1–7 October with
-        // Saturday 10 October worked, so the fifth working day after it is
-        // 12 October... the embedded calendar decides; it must not be a day off.
-        let deadline =
-            NaiveDate::parse_from_str(p1.deadline.as_deref().unwrap(), "%Y-%m-%d").unwrap();
-        assert!(WorkCalendar::embedded().is_working_day(deadline));
+        // 2026-09-29 is a Tuesday. By the State Council General Office's
+        // notice on the 2026 holidays (国办发明电〔2025〕7号) 1–7 October are
+        // days off and Saturday 10 October is worked, so the five working
+        // days are 30 Sep, 8, 9, 10 and 12 October.
+        assert_eq!(p1.deadline.as_deref(), Some("2026-10-12"));
         assert!(!p1.deadline_provisional);
 
         // Another institution cannot see it; a regulator elsewhere cannot act.

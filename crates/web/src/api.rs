@@ -32,6 +32,9 @@ use crate::SharedState;
 
 pub type ApiResult<T> = Result<Json<T>, ApiError>;
 
+/// The most rows one list call returns; page with `offset`.
+pub const MAX_PAGE: u32 = 1000;
+
 pub fn fail(lang: Lang) -> impl Fn(StoreError) -> ApiError {
     move |e| ApiError::new(lang, e)
 }
@@ -156,7 +159,8 @@ pub async fn list_orgs(
     L(lang): L,
     uri: Uri,
 ) -> ApiResult<Vec<Organisation>> {
-    let f: OrgFilter = parse_query(lang, &uri)?;
+    let mut f: OrgFilter = parse_query(lang, &uri)?;
+    f.limit = Some(f.limit.unwrap_or(100).min(MAX_PAGE));
     Ok(Json(st.store.organisations(&f).await.map_err(fail(lang))?))
 }
 
@@ -325,7 +329,8 @@ pub async fn list_projects(
     Extension(auth): Extension<Auth>,
     uri: Uri,
 ) -> ApiResult<Vec<Project>> {
-    let f: ProjectFilter = parse_query(lang, &uri)?;
+    let mut f: ProjectFilter = parse_query(lang, &uri)?;
+    f.limit = Some(f.limit.unwrap_or(100).min(MAX_PAGE));
     if let Some(s) = &f.state {
         ProjectState::from_str(s).map_err(|_| {
             ApiError::new(
@@ -385,17 +390,6 @@ pub struct ActionView {
     pub reason_required: bool,
 }
 
-pub const ALL_ACTIONS: &[Action] = &[
-    Action::Submit,
-    Action::Return,
-    Action::Accept,
-    Action::File,
-    Action::Suspend,
-    Action::Resume,
-    Action::Terminate,
-    Action::Complete,
-];
-
 /// Actions the actor may take on the project in its current state.
 pub fn allowed_actions(
     actor: &service::Actor,
@@ -405,7 +399,7 @@ pub fn allowed_actions(
     let Ok(state) = ProjectState::from_str(&project.state) else {
         return Vec::new();
     };
-    ALL_ACTIONS
+    Action::ALL
         .iter()
         .filter(|a| workflow::transition(state, **a).is_ok())
         .filter(|a| actor.can(a.permission()))
@@ -726,25 +720,9 @@ pub async fn login_audit(
 
 /// Role names an organisation type admits (for forms).
 pub fn roles_for(org_type: celltrail_core::access::OrgType) -> Vec<Role> {
-    ALL_ROLES
+    Role::ALL
         .iter()
         .copied()
         .filter(|r| celltrail_core::access::role_allowed_in(*r, org_type))
         .collect()
 }
-
-pub const ALL_ROLES: &[Role] = &[
-    Role::PlatformAdmin,
-    Role::OrgAdmin,
-    Role::ResearchOffice,
-    Role::Investigator,
-    Role::EthicsSecretary,
-    Role::EthicsMember,
-    Role::RegulatorReviewer,
-    Role::RegulatorOfficer,
-    Role::QualityAssurance,
-    Role::LabAnalyst,
-    Role::SponsorManager,
-    Role::PayerAnalyst,
-    Role::Inspector,
-];

@@ -148,17 +148,8 @@ impl Labels {
 
 /// Every action label exists (used by the catalogue completeness test).
 pub fn action_keys() -> Vec<String> {
-    [
-        Action::Submit,
-        Action::Return,
-        Action::Accept,
-        Action::File,
-        Action::Suspend,
-        Action::Resume,
-        Action::Terminate,
-        Action::Complete,
-    ]
-    .iter()
-    .map(|a| format!("action.{}", a.as_str()))
-    .collect()
+    Action::ALL
+        .iter()
+        .map(|a| format!("action.{}", a.as_str()))
+        .collect()
 }

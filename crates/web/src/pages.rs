@@ -457,8 +457,6 @@ pub struct ProjectsQuery {
     state: Option<String>,
     #[serde(default)]
     q: Option<String>,
-    #[serde(default)]
-    lang: Option<String>,
 }
 
 #[derive(Template)]
@@ -482,7 +480,6 @@ pub async fn projects_page(
     let query: ProjectsQuery = axum::extract::Query::try_from_uri(&uri)
         .map(|q| q.0)
         .unwrap_or_default();
-    let _ = &query.lang;
     let state = query
         .state
         .clone()
@@ -742,8 +739,6 @@ pub struct OrgsQuery {
     q: Option<String>,
     #[serde(default)]
     org_type: Option<String>,
-    #[serde(default)]
-    lang: Option<String>,
 }
 
 pub async fn orgs_page(
@@ -756,7 +751,6 @@ pub async fn orgs_page(
     let q: OrgsQuery = axum::extract::Query::try_from_uri(&uri)
         .map(|q| q.0)
         .unwrap_or_default();
-    let _ = &q.lang;
     let filter = OrgFilter {
         q: q.q.clone(),
         org_type: q.org_type.clone().filter(|t| !t.is_empty()),

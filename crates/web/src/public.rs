@@ -29,8 +29,6 @@ pub struct SearchQuery {
     pub number: Option<String>,
     #[serde(default)]
     pub province_code: Option<String>,
-    #[serde(default)]
-    pub lang: Option<String>,
 }
 
 #[derive(Serialize, Clone)]
@@ -161,6 +159,17 @@ pub struct PublicProjectDetail {
     #[serde(flatten)]
     pub project: PublicProject,
     pub institution: PublicOrg,
+    /// The regulator's electronic signatures on the filing (21 CFR 11.50:
+    /// printed name, time and meaning are shown with the record).
+    pub signatures: Vec<PublicSignature>,
+}
+
+#[derive(Serialize)]
+pub struct PublicSignature {
+    pub action: String,
+    pub meaning: String,
+    pub printed_name: String,
+    pub signed_at: String,
 }
 
 pub async fn project_detail(
@@ -182,6 +191,19 @@ pub async fn project_detail(
         .organisation(&p.org_id)
         .await?
         .ok_or_else(not_found)?;
+    let signatures = st
+        .store
+        .signatures(&celltrail_store::projection::project_stream(&p.id))
+        .await?
+        .into_iter()
+        .filter(|s| matches!(s.action.as_str(), "accept" | "file" | "terminate"))
+        .map(|s| PublicSignature {
+            action: s.action,
+            meaning: s.meaning,
+            printed_name: s.printed_name,
+            signed_at: s.signed_at,
+        })
+        .collect();
     let project = PublicProject::from(p).ok_or_else(not_found)?;
     if !matches!(
         project.state.as_str(),
@@ -192,6 +214,7 @@ pub async fn project_detail(
     Ok(PublicProjectDetail {
         project,
         institution: org.into(),
+        signatures,
     })
 }
 

@@ -162,25 +162,8 @@ async fn authenticate(st: &SharedState, headers: &HeaderMap) -> StoreResult<Opti
 }
 
 pub fn permission_from_str(s: &str) -> Option<Permission> {
-    ALL_PERMISSIONS.iter().copied().find(|p| p.as_str() == s)
+    Permission::ALL.iter().copied().find(|p| p.as_str() == s)
 }
-
-pub const ALL_PERMISSIONS: &[Permission] = &[
-    Permission::OrgRead,
-    Permission::OrgManage,
-    Permission::UserManage,
-    Permission::ProjectRead,
-    Permission::ProjectDraft,
-    Permission::ProjectSubmit,
-    Permission::ProjectReview,
-    Permission::ProjectFile,
-    Permission::ProjectSuspend,
-    Permission::ProjectComplete,
-    Permission::LedgerVerify,
-    Permission::LedgerExport,
-    Permission::AuditRead,
-    Permission::TokenManage,
-];
 
 /// A small HTML page for errors on UI routes.
 pub fn error_page(lang: Lang, status: StatusCode, err: &StoreError) -> Response {

@@ -57,7 +57,7 @@ async fn world(store: &DynStore) -> Vec<(Role, Actor)> {
             .unwrap();
     }
     let mut out = Vec::new();
-    for role in celltrail_web::api::ALL_ROLES {
+    for role in Role::ALL {
         let org_id = if *role == Role::PlatformAdmin {
             service::SYSTEM_ORG
         } else {
@@ -589,18 +589,23 @@ fn error_codes_in_source() -> BTreeSet<String> {
         for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
             for ctor in [
-                "invalid(\"",
-                "forbidden(\"",
-                "not_found(\"",
-                "conflict(\"",
-                "unauthenticated(\"",
+                "invalid(",
+                "forbidden(",
+                "not_found(",
+                "conflict(",
+                "unauthenticated(",
             ] {
                 let mut rest = text.as_str();
                 while let Some(i) = rest.find(ctor) {
-                    rest = &rest[i + ctor.len()..];
-                    let end = rest.find('"').unwrap();
-                    let code = &rest[..end];
-                    if code.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !code.is_empty()
+                    rest = rest[i + ctor.len()..].trim_start();
+                    let Some(lit) = rest.strip_prefix('"') else {
+                        continue;
+                    };
+                    let Some(end) = lit.find('"') else {
+                        continue;
+                    };
+                    let code = &lit[..end];
+                    if !code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '_')
                     {
                         codes.insert(code.to_string());
                     }

@@ -1,0 +1,21 @@
+-- Appends a random key to the request path: a filing number, an institution
+-- id, or a Unified Social Credit Code prefix of the load-test data, so every
+-- request looks up a different record. /healthz is left as it is.
+local provinces = {"11", "12", "31", "32", "33", "37", "42", "43", "44", "46", "50", "51"}
+math.randomseed(os.time())
+request = function()
+  local path = wrk.path
+  if path == "/healthz" then
+    return wrk.format(nil, path)
+  end
+  local i = math.random(0, 9999)
+  local k = math.random(0, 9)
+  if path:find("/projects/$") then
+    path = path .. string.format("BMT-%s-2026-L-%07d", provinces[(i % 12) + 1], i * 10 + k)
+  elseif path:find("/institutions/$") then
+    path = path .. string.format("org-load-%06d", i)
+  elseif path:find("q=$") then
+    path = path .. string.format("Load-test%%20Hospital%%20%06d", i)
+  end
+  return wrk.format(nil, path)
+end

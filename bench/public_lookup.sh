@@ -13,6 +13,13 @@ db="sqlite://$out/load.db"
 if [ ! -f "$out/load.db" ]; then
   /usr/bin/time -f "load: %e s" "$bin" demo --no-serve --database "$db" --scale 10000 > "$out/load.txt"
 fi
+python3 - "$out/load.db" "$out/codes.txt" <<'PY'
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+with open(sys.argv[2], "w") as f:
+    for (code,) in con.execute("SELECT uscc FROM organisations WHERE id LIKE 'org-load-%'"):
+        f.write(code + "\n")
+PY
 port=18080
 "$bin" serve --database "$db" --bind 127.0.0.1:$port 2> "$out/serve.log" &
 pid=$!
@@ -24,4 +31,5 @@ run "baseline /healthz" "/healthz"
 run "filing number lookup (JSON)" "/api/v1/public/projects/"
 run "filing number lookup (HTML page)" "/public/project/"
 run "institution page (JSON)" "/api/v1/public/institutions/"
-run "institution search by code (JSON)" "/api/v1/public/institutions?q="
+run "institution search by code (JSON)" "/api/v1/public/institutions?q=CODE"
+run "institution search by name (JSON)" "/api/v1/public/institutions?q="

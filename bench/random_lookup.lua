@@ -3,6 +3,14 @@
 -- request looks up a different record. /healthz is left as it is.
 local provinces = {"11", "12", "31", "32", "33", "37", "42", "43", "44", "46", "50", "51"}
 math.randomseed(os.time())
+-- Unified Social Credit Codes of the load-test institutions, one a line
+-- (bench/public_lookup.sh writes the file).
+local codes = {}
+local f = io.open("bench/out/codes.txt", "r")
+if f then
+  for line in f:lines() do codes[#codes + 1] = line end
+  f:close()
+end
 request = function()
   local path = wrk.path
   if path == "/healthz" then
@@ -10,10 +18,12 @@ request = function()
   end
   local i = math.random(0, 9999)
   local k = math.random(0, 9)
-  if path:find("/projects/$") then
+  if path:find("/projects?/$") then
     path = path .. string.format("BMT-%s-2026-L-%07d", provinces[(i % 12) + 1], i * 10 + k)
   elseif path:find("/institutions/$") then
     path = path .. string.format("org-load-%06d", i)
+  elseif path:find("q=CODE$") and #codes > 0 then
+    path = path:gsub("CODE$", codes[math.random(1, #codes)])
   elseif path:find("q=$") then
     path = path .. string.format("Load-test%%20Hospital%%20%06d", i)
   end

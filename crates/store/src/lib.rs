@@ -85,6 +85,9 @@ pub trait Store: Send + Sync {
     async fn users(&self, org_id: Option<&str>) -> StoreResult<Vec<User>>;
     async fn project(&self, id: &str) -> StoreResult<Option<Project>>;
     async fn project_by_filing_number(&self, number: &str) -> StoreResult<Option<Project>>;
+    /// A filing with its institution and the regulator's signatures, in one
+    /// query (the public lookup's hot path).
+    async fn public_filing(&self, number: &str) -> StoreResult<Option<PublicFiling>>;
     async fn projects(&self, filter: &ProjectFilter) -> StoreResult<Vec<Project>>;
     async fn project_counts(&self) -> StoreResult<Vec<(String, u64)>>;
     async fn signatures(&self, stream: &str) -> StoreResult<Vec<SignatureRecord>>;

@@ -164,3 +164,12 @@ pub struct ApiToken {
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
 }
+
+/// What the public lookup shows for a filing number.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PublicFiling {
+    pub project: Project,
+    pub organisation: Organisation,
+    /// Signatures on accept, file and terminate, in order.
+    pub signatures: Vec<SignatureRecord>,
+}

@@ -199,21 +199,27 @@ macro_rules! backend {
             }
 
             fn org_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<Organisation> {
+                Self::org_row_prefixed(r, "")
+            }
+
+            /// An organisation from columns named with a prefix (joins).
+            fn org_row_prefixed(r: &<$db as sqlx::Database>::Row, p: &str) -> StoreResult<Organisation> {
+                let c = |name: &str| format!("{p}{name}");
                 Ok(Organisation {
-                    id: r.try_get("id")?,
-                    org_type: r.try_get("org_type")?,
-                    name_zh: r.try_get("name_zh")?,
-                    name_en: r.try_get("name_en")?,
-                    uscc: r.try_get("uscc")?,
-                    province_code: r.try_get("province_code")?,
-                    city_zh: r.try_get("city_zh")?,
-                    city_en: r.try_get("city_en")?,
-                    grade: r.try_get("grade")?,
-                    address_zh: r.try_get("address_zh")?,
-                    address_en: r.try_get("address_en")?,
-                    active: r.try_get::<i64, _>("active")? != 0,
-                    created_at: r.try_get("created_at")?,
-                    updated_at: r.try_get("updated_at")?,
+                    id: r.try_get(c("id").as_str())?,
+                    org_type: r.try_get(c("org_type").as_str())?,
+                    name_zh: r.try_get(c("name_zh").as_str())?,
+                    name_en: r.try_get(c("name_en").as_str())?,
+                    uscc: r.try_get(c("uscc").as_str())?,
+                    province_code: r.try_get(c("province_code").as_str())?,
+                    city_zh: r.try_get(c("city_zh").as_str())?,
+                    city_en: r.try_get(c("city_en").as_str())?,
+                    grade: r.try_get(c("grade").as_str())?,
+                    address_zh: r.try_get(c("address_zh").as_str())?,
+                    address_en: r.try_get(c("address_en").as_str())?,
+                    active: r.try_get::<i64, _>(c("active").as_str())? != 0,
+                    created_at: r.try_get(c("created_at").as_str())?,
+                    updated_at: r.try_get(c("updated_at").as_str())?,
                 })
             }
 
@@ -686,7 +692,12 @@ macro_rules! backend {
             async fn organisations(&self, f: &OrgFilter) -> StoreResult<Vec<Organisation>> {
                 let mut sql = String::from("SELECT * FROM organisations WHERE 1=1");
                 let mut args = Vec::new();
-                if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+                let code_like = |q: &str| q.len() == 18 && q.chars().all(|c| c.is_ascii_alphanumeric());
+                if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| code_like(q)) {
+                    // A Unified Social Credit Code: an indexed exact match.
+                    args.push(Val::Text(q.to_uppercase()));
+                    sql.push_str(&format!(" AND uscc = ${}", args.len()));
+                } else if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
                     args.push(Val::Text(like_pattern(q)));
                     args.push(Val::Text(q.to_uppercase()));
                     let (a, b) = (args.len() - 1, args.len());
@@ -744,6 +755,37 @@ macro_rules! backend {
                     .query_rows("SELECT * FROM projects WHERE filing_number = $1", vec![Val::Text(number.trim().to_uppercase())])
                     .await?;
                 rows.first().map(Self::project_row).transpose()
+            }
+
+            async fn public_filing(&self, number: &str) -> StoreResult<Option<PublicFiling>> {
+                // One round trip: the project, its institution, and the
+                // regulator's signatures (accept, file, terminate).
+                let rows = self
+                    .query_rows(
+                        "SELECT p.*, o.id AS o_id, o.org_type AS o_org_type, o.name_zh AS o_name_zh, o.name_en AS o_name_en, o.uscc AS o_uscc, o.province_code AS o_province_code, o.city_zh AS o_city_zh, o.city_en AS o_city_en, o.grade AS o_grade, o.address_zh AS o_address_zh, o.address_en AS o_address_en, o.active AS o_active, o.created_at AS o_created_at, o.updated_at AS o_updated_at, s.seq AS s_seq, s.action AS s_action, s.meaning AS s_meaning, s.record_hash AS s_record_hash, s.manifest_hash AS s_manifest_hash, s.user_id AS s_user_id, s.printed_name AS s_printed_name, s.org_id AS s_org_id, s.signed_at AS s_signed_at FROM projects p JOIN organisations o ON o.id = p.org_id LEFT JOIN signatures s ON s.stream = 'project:' || p.id AND s.action IN ('accept', 'file', 'terminate') WHERE p.filing_number = $1 ORDER BY s.seq",
+                        vec![Val::Text(number.trim().to_uppercase())],
+                    )
+                    .await?;
+                let Some(first) = rows.first() else { return Ok(None) };
+                let project = Self::project_row(first)?;
+                let organisation = Self::org_row_prefixed(first, "o_")?;
+                let mut signatures = Vec::new();
+                for r in &rows {
+                    let Some(seq) = r.try_get::<Option<i64>, _>("s_seq")? else { continue };
+                    signatures.push(SignatureRecord {
+                        stream: format!("project:{}", project.id),
+                        seq: seq as u64,
+                        action: r.try_get::<Option<String>, _>("s_action")?.unwrap_or_default(),
+                        meaning: r.try_get::<Option<String>, _>("s_meaning")?.unwrap_or_default(),
+                        record_hash: r.try_get::<Option<String>, _>("s_record_hash")?.unwrap_or_default(),
+                        manifest_hash: r.try_get::<Option<String>, _>("s_manifest_hash")?.unwrap_or_default(),
+                        user_id: r.try_get::<Option<String>, _>("s_user_id")?.unwrap_or_default(),
+                        printed_name: r.try_get::<Option<String>, _>("s_printed_name")?.unwrap_or_default(),
+                        org_id: r.try_get::<Option<String>, _>("s_org_id")?.unwrap_or_default(),
+                        signed_at: r.try_get::<Option<String>, _>("s_signed_at")?.unwrap_or_default(),
+                    });
+                }
+                Ok(Some(PublicFiling { project, organisation, signatures }))
             }
 
             async fn projects(&self, f: &ProjectFilter) -> StoreResult<Vec<Project>> {

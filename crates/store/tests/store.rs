@@ -563,6 +563,26 @@ async fn filing_story_on_every_backend() {
                 .id,
             p.id
         );
+        // The public lookup's single query returns the same record, its
+        // institution and the regulator's signatures.
+        let pf = store
+            .public_filing(&number.to_lowercase())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(pf.organisation.id, "org-h1");
+        assert_eq!(pf.project, filed);
+        let sig_kinds: Vec<(&str, &str)> = pf
+            .signatures
+            .iter()
+            .map(|s| (s.action.as_str(), s.meaning.as_str()))
+            .collect();
+        assert_eq!(sig_kinds, [("accept", "reviewed"), ("file", "approved")]);
+        assert!(store
+            .public_filing("BMT-00-0000-C-00000")
+            .await
+            .unwrap()
+            .is_none());
 
         // The signature is bound to the record hash it was given for.
         let sigs = store

@@ -181,22 +181,15 @@ pub async fn project_detail(
     if number.len() > 64 {
         return Err(not_found());
     }
-    let p = st
+    let filing = st
         .store
-        .project_by_filing_number(number)
+        .public_filing(number)
         .await?
         .ok_or_else(not_found)?;
-    let org = st
-        .store
-        .organisation(&p.org_id)
-        .await?
-        .ok_or_else(not_found)?;
-    let signatures = st
-        .store
-        .signatures(&celltrail_store::projection::project_stream(&p.id))
-        .await?
+    let (p, org) = (filing.project, filing.organisation);
+    let signatures = filing
+        .signatures
         .into_iter()
-        .filter(|s| matches!(s.action.as_str(), "accept" | "file" | "terminate"))
         .map(|s| PublicSignature {
             action: s.action,
             meaning: s.meaning,

@@ -841,7 +841,10 @@ pub async fn load(store: &dyn Store, cal: &WorkCalendar, scale: u32) -> StoreRes
     Ok(DemoReport {
         loaded_now,
         organisations: store
-            .organisations(&Default::default())
+            .organisations(&celltrail_store::OrgFilter {
+                limit: Some(u32::MAX),
+                ..Default::default()
+            })
             .await?
             .len()
             .max(ORGS.len()),

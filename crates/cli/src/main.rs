@@ -101,6 +101,16 @@ enum LedgerCmd {
         /// Verify an exported NDJSON file instead of the database.
         #[arg(long)]
         file: Option<String>,
+        /// With --file: trust only these public keys (from `ledger keys`,
+        /// obtained separately from the export), not the keys the file carries.
+        #[arg(long, requires = "file")]
+        trusted_keys: Option<String>,
+    },
+    /// Write the organisations' public keys as JSON, to hand to inspectors
+    /// separately from exports.
+    Keys {
+        #[arg(long)]
+        out: String,
     },
     /// Write the ledger (events, seals, public keys) as NDJSON.
     Export {
@@ -296,14 +306,39 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                 },
             );
         }
-        Cmd::Ledger(LedgerCmd::Verify { file }) => {
+        Cmd::Ledger(LedgerCmd::Keys { out }) => {
+            let store = open_store(&cfg.database_url).await?;
+            let keys = store.org_keys().await?;
+            let text = serde_json::to_string_pretty(&keys).map_err(|e| CliError {
+                code: "serialization_error",
+                message: e.to_string(),
+                exit: 2,
+            })?;
+            std::fs::write(&out, text + "\n").map_err(io_err)?;
+            print(
+                json,
+                &serde_json::json!({"out": out, "keys": keys.len()}),
+                |_| format!("wrote {} public keys to {out}", keys.len()),
+            );
+        }
+        Cmd::Ledger(LedgerCmd::Verify { file, trusted_keys }) => {
             let (outcome, source) = match file {
                 Some(path) => {
                     let f = std::fs::File::open(&path).map_err(io_err)?;
-                    let r = celltrail_ledger::export::verify_reader(BufReader::with_capacity(
-                        1 << 20,
-                        f,
-                    ));
+                    let reader = BufReader::with_capacity(1 << 20, f);
+                    let r = match &trusted_keys {
+                        None => celltrail_ledger::export::verify_reader(reader),
+                        Some(k) => {
+                            let text = std::fs::read_to_string(k).map_err(io_err)?;
+                            let keys: Vec<celltrail_ledger::OrgKey> = serde_json::from_str(&text)
+                                .map_err(|e| CliError {
+                                code: "keys_file_invalid",
+                                message: format!("{k}: {e}"),
+                                exit: 2,
+                            })?;
+                            celltrail_ledger::export::verify_reader_with_keys(reader, &keys)
+                        }
+                    };
                     let outcome = r.map_err(|e| match e {
                         celltrail_ledger::export::VerifyFileError::Break(b) => Ok(b),
                         other => Err(other.to_string()),

@@ -322,3 +322,59 @@ fn acknowledged_records_survive_kill_9() {
     let (code, out, _) = celltrail(&["ledger", "verify", "--database", &url]);
     assert_eq!(code, 0, "{out}");
 }
+
+/// An inspector who holds the institutions' public keys from a separate
+/// channel is not fooled by an export re-signed with other keys.
+#[test]
+fn offline_verification_with_trusted_keys() {
+    let dir = common::tempdir("keys");
+    let a = format!("sqlite://{}/a.db", dir.display());
+    let b = format!("sqlite://{}/b.db", dir.display());
+    for url in [&a, &b] {
+        let (code, _, err) = celltrail(&["demo", "--no-serve", "--database", url]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let export = dir.join("a.ndjson");
+    let keys_a = dir.join("a-keys.json");
+    let keys_b = dir.join("b-keys.json");
+    let (e, ka, kb) = (
+        export.to_str().unwrap(),
+        keys_a.to_str().unwrap(),
+        keys_b.to_str().unwrap(),
+    );
+    assert_eq!(
+        celltrail(&["ledger", "export", "--out", e, "--database", &a]).0,
+        0
+    );
+    assert_eq!(
+        celltrail(&["ledger", "keys", "--out", ka, "--database", &a]).0,
+        0
+    );
+    assert_eq!(
+        celltrail(&["ledger", "keys", "--out", kb, "--database", &b]).0,
+        0
+    );
+    let (code, out, _) = celltrail(&["ledger", "verify", "--file", e, "--trusted-keys", ka]);
+    assert_eq!(code, 0, "{out}");
+    // Database b has the same organisations with other keys: the copy from a
+    // does not verify against them.
+    let (code, out, _) = celltrail(&[
+        "--json",
+        "ledger",
+        "verify",
+        "--file",
+        e,
+        "--trusted-keys",
+        kb,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["code"], "ledger_file_invalid", "{out}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a trusted key"),
+        "{out}"
+    );
+}

@@ -171,7 +171,26 @@ pub const READ_MODEL_TABLES: &[(&str, &str)] = &[
     ("users", "id"),
     ("projects", "id"),
     ("signatures", "stream, seq"),
+    ("org_search", "id"),
 ];
+
+/// The text the name search matches: both names, lower-cased.
+pub fn org_search_text(p: &OrgProfile) -> String {
+    format!("{} {}", p.name_zh, p.name_en).to_lowercase()
+}
+
+fn org_search_ops(id: &str, p: &OrgProfile) -> [Op; 2] {
+    [
+        Op {
+            sql: "DELETE FROM org_search WHERE id = $1",
+            args: vec![t(id)],
+        },
+        Op {
+            sql: "INSERT INTO org_search (id, text) VALUES ($1, $2)",
+            args: vec![t(id), Val::Text(org_search_text(p))],
+        },
+    ]
+}
 
 /// The SQL operations one event implies for the read models.
 pub fn project(ev: &Event) -> StoreResult<Vec<Op>> {
@@ -180,26 +199,30 @@ pub fn project(ev: &Event) -> StoreResult<Vec<Op>> {
         ORG_REGISTERED => {
             let p: OrgRegistered = payload(ev)?;
             let f = &p.profile;
-            vec![Op {
+            let mut ops = vec![Op {
                 sql: "INSERT INTO organisations (id, org_type, name_zh, name_en, uscc, province_code, city_zh, city_en, grade, address_zh, address_en, active, created_at, updated_at, head_seq) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,1,$12,$12,$13)",
                 args: vec![
                     t(&p.id), t(&p.org_type), t(&f.name_zh), t(&f.name_en), ot(&f.uscc),
                     t(&f.province_code), t(&f.city_zh), t(&f.city_en), ot(&f.grade),
                     t(&f.address_zh), t(&f.address_en), t(&ev.time), Val::Int(seq),
                 ],
-            }]
+            }];
+            ops.extend(org_search_ops(&p.id, f));
+            ops
         }
         ORG_UPDATED => {
             let p: OrgUpdated = payload(ev)?;
             let f = &p.profile;
-            vec![Op {
+            let mut ops = vec![Op {
                 sql: "UPDATE organisations SET name_zh=$2, name_en=$3, uscc=$4, province_code=$5, city_zh=$6, city_en=$7, grade=$8, address_zh=$9, address_en=$10, updated_at=$11, head_seq=$12 WHERE id=$1",
                 args: vec![
                     t(&p.id), t(&f.name_zh), t(&f.name_en), ot(&f.uscc), t(&f.province_code),
                     t(&f.city_zh), t(&f.city_en), ot(&f.grade), t(&f.address_zh),
                     t(&f.address_en), t(&ev.time), Val::Int(seq),
                 ],
-            }]
+            }];
+            ops.extend(org_search_ops(&p.id, f));
+            ops
         }
         ORG_DEACTIVATED => {
             let p: IdOnly = payload(ev)?;

@@ -698,12 +698,14 @@ macro_rules! backend {
                     args.push(Val::Text(q.to_uppercase()));
                     sql.push_str(&format!(" AND uscc = ${}", args.len()));
                 } else if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-                    args.push(Val::Text(like_pattern(q)));
-                    args.push(Val::Text(q.to_uppercase()));
-                    let (a, b) = (args.len() - 1, args.len());
-                    sql.push_str(&format!(
-                        " AND (LOWER(name_zh) LIKE ${a} ESCAPE '\\' OR LOWER(name_en) LIKE ${a} ESCAPE '\\' OR uscc = ${b})"
-                    ));
+                    // Names through the trigram index (FTS5 on SQLite,
+                    // pg_trgm on PostgreSQL); an ESCAPE clause only when the
+                    // query holds LIKE wildcards, since it turns the index off.
+                    let needs_escape = q.contains(['%', '_', '\\']);
+                    let pattern = if needs_escape { like_pattern(q) } else { format!("%{}%", q.to_lowercase()) };
+                    args.push(Val::Text(pattern));
+                    let escape = if needs_escape { " ESCAPE '\\'" } else { "" };
+                    sql.push_str(&format!(" AND id IN (SELECT id FROM org_search WHERE text LIKE ${}{escape})", args.len()));
                 }
                 if let Some(t) = &f.org_type {
                     args.push(Val::Text(t.clone()));

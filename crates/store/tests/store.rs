@@ -817,3 +817,52 @@ mod prop {
         }
     }
 }
+
+#[tokio::test]
+async fn organisation_search_by_name_and_code_on_every_backend() {
+    for b in backends().await {
+        let store = &b.store;
+        world(store).await;
+        let sys = Actor::system();
+        let mut o = org_input("org-hx", "medical_institution", "31", None);
+        o.name_zh = "申江大学附属华东医院".into();
+        o.name_en = "East China Hospital, Shenjiang University".into();
+        service::register_org(store.as_ref(), &sys, &o, "test", &When::now())
+            .await
+            .unwrap();
+        let find = |q: &str| {
+            let q = q.to_string();
+            let store = store.clone();
+            async move {
+                let f = celltrail_store::OrgFilter {
+                    q: Some(q),
+                    ..Default::default()
+                };
+                store
+                    .organisations(&f)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|o| o.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        // Two Chinese characters (shorter than a trigram), a longer phrase,
+        // English in another case, the code, and LIKE wildcards taken literally.
+        assert_eq!(find("华东").await, ["org-hx"], "{}", b.name);
+        assert_eq!(find("大学附属华东").await, ["org-hx"]);
+        assert_eq!(find("east CHINA").await, ["org-hx"]);
+        assert_eq!(find("91440300708461136T").await, ["org-h1"]);
+        assert!(find("100%").await.is_empty());
+        assert!(find("东华").await.is_empty());
+        // Renaming updates the index; replay rebuilds it.
+        o.name_zh = "申江大学附属浦东医院".into();
+        service::update_org(store.as_ref(), &sys, "org-hx", &o, "renamed", &When::now())
+            .await
+            .unwrap();
+        assert!(find("华东").await.is_empty());
+        assert_eq!(find("浦东").await, ["org-hx"]);
+        store.replay().await.unwrap();
+        assert_eq!(find("浦东").await, ["org-hx"], "{}", b.name);
+    }
+}

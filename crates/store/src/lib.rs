@@ -90,6 +90,8 @@ pub trait Store: Send + Sync {
     async fn public_filing(&self, number: &str) -> StoreResult<Option<PublicFiling>>;
     async fn projects(&self, filter: &ProjectFilter) -> StoreResult<Vec<Project>>;
     async fn project_counts(&self) -> StoreResult<Vec<(String, u64)>>;
+    /// Active organisations of one type.
+    async fn organisation_count(&self, org_type: &str) -> StoreResult<u64>;
     async fn signatures(&self, stream: &str) -> StoreResult<Vec<SignatureRecord>>;
     /// The highest filing sequence issued under a filing-number prefix.
     async fn max_filing_seq(&self, prefix: &str) -> StoreResult<u32>;

@@ -833,6 +833,14 @@ macro_rules! backend {
                     .collect()
             }
 
+            async fn organisation_count(&self, org_type: &str) -> StoreResult<u64> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organisations WHERE org_type = $1 AND active = 1")
+                    .bind(org_type)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n as u64)
+            }
+
             async fn signatures(&self, stream: &str) -> StoreResult<Vec<SignatureRecord>> {
                 let rows = self.query_rows("SELECT * FROM signatures WHERE stream = $1 ORDER BY seq", vec![Val::Text(stream.into())]).await?;
                 rows.iter()

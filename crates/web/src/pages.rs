@@ -125,7 +125,7 @@ pub async fn not_found(headers: HeaderMap, uri: Uri) -> Response {
 struct HomePage {
     ctx: PageCtx,
     counts: Vec<(String, u64)>,
-    institutions: usize,
+    institutions: u64,
 }
 
 pub async fn home(
@@ -135,16 +135,25 @@ pub async fn home(
     auth: Option<Extension<Auth>>,
 ) -> Response {
     let lang = lang_of(&headers, uri.query());
-    let counts = st.store.project_counts().await.unwrap_or_default();
+    // The public home page counts only what the public may see, in workflow order.
+    let mut counts: Vec<(String, u64)> = st
+        .store
+        .project_counts()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(s, _)| {
+            matches!(
+                s.as_str(),
+                "filed" | "suspended" | "terminated" | "completed"
+            )
+        })
+        .collect();
+    counts.sort_by_key(|(s, _)| state_order(s));
     let institutions = st
         .store
-        .organisations(&OrgFilter {
-            org_type: Some("medical_institution".into()),
-            limit: Some(1000),
-            ..Default::default()
-        })
+        .organisation_count("medical_institution")
         .await
-        .map(|v| v.len())
         .unwrap_or(0);
     render(&HomePage {
         ctx: PageCtx::new(lang, auth.as_ref().map(|a| &a.0), &uri, "home.title"),

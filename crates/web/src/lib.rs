@@ -93,8 +93,14 @@ pub fn app(state: SharedState) -> Router {
         .route("/app/projects/new", get(pages::project_new))
         .route("/app/projects/{id}", get(pages::project_page))
         .route("/app/projects/{id}/act", post(pages::project_act))
-        .route("/app/orgs", get(pages::orgs_page))
+        .route("/app/orgs", get(pages::orgs_page).post(pages::org_create))
+        .route("/app/orgs/new", get(pages::org_new))
         .route("/app/orgs/{id}", get(pages::org_page))
+        .route(
+            "/app/orgs/{id}/qualifications",
+            post(pages::org_add_qualification),
+        )
+        .route("/app/orgs/{id}/users", post(pages::org_add_user))
         .route("/app/ledger", get(pages::ledger_page))
         .route("/api/docs", get(openapi::docs_page))
         .route("/api/openapi.json", get(openapi::document))

@@ -784,42 +784,49 @@ struct OrgPage {
     quals: Vec<QualificationView>,
     users: Vec<User>,
     projects: Vec<Project>,
+    /// May record qualifications (platform, or the organisation's own admin).
+    can_manage: bool,
+    /// May create users here.
+    can_users: bool,
+    roles: Vec<&'static str>,
+    qual_kinds: &'static [&'static str],
+    error: Option<String>,
 }
 
-pub async fn org_page(
-    State(st): State<SharedState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Extension(auth): Extension<Auth>,
-    Path(id): Path<String>,
+async fn show_org(
+    st: &SharedState,
+    lang: Lang,
+    uri: &Uri,
+    auth: &Auth,
+    id: &str,
+    error: Option<String>,
+    status: StatusCode,
 ) -> Response {
-    let lang = lang_of(&headers, uri.query());
-    let org = match st.store.organisation(&id).await {
+    use celltrail_core::access::{OrgType, Permission};
+    let org = match st.store.organisation(id).await {
         Ok(Some(o)) => o,
-        Ok(None) => return page_error(lang, StoreError::not_found("org_not_found", id)),
+        Ok(None) => {
+            return page_error(lang, StoreError::not_found("org_not_found", id.to_string()))
+        }
         Err(e) => return page_error(lang, e),
     };
-    let quals = match st.store.qualifications(&id).await {
+    let quals = match st.store.qualifications(id).await {
         Ok(q) => qualification_views(q, &When::now().today.to_string()),
         Err(e) => return page_error(lang, e),
     };
-    let users = if auth
-        .actor
-        .can(celltrail_core::access::Permission::UserManage)
-        && (auth.actor.is_platform() || auth.actor.org_id == id)
-    {
-        st.store.users(Some(&id)).await.unwrap_or_default()
+    let own = auth.actor.is_platform() || auth.actor.org_id == id;
+    let can_users = own && auth.actor.can(Permission::UserManage);
+    let can_manage = own && auth.actor.can(Permission::OrgManage);
+    let users = if can_users {
+        st.store.users(Some(id)).await.unwrap_or_default()
     } else {
         Vec::new()
     };
-    let projects = if auth
-        .actor
-        .can(celltrail_core::access::Permission::ProjectRead)
-    {
+    let projects = if auth.actor.can(Permission::ProjectRead) {
         let f = scope_projects(
             &auth.actor,
             ProjectFilter {
-                org_id: Some(id.clone()),
+                org_id: Some(id.to_string()),
                 limit: Some(500),
                 ..Default::default()
             },
@@ -834,13 +841,296 @@ pub async fn org_page(
     } else {
         Vec::new()
     };
-    render(&OrgPage {
-        ctx: PageCtx::new(lang, Some(&auth), &uri, "org.title"),
+    let roles = OrgType::from_str(&org.org_type)
+        .map(|t| {
+            crate::api::roles_for(t)
+                .into_iter()
+                .filter(|r| {
+                    auth.actor.is_platform() || *r != celltrail_core::access::Role::PlatformAdmin
+                })
+                .map(|r| r.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let page = OrgPage {
+        ctx: PageCtx::new(lang, Some(auth), uri, "org.title"),
         org,
         quals,
         users,
         projects,
-    })
+        can_manage,
+        can_users,
+        roles,
+        qual_kinds: service::QUALIFICATION_KINDS,
+        error,
+    };
+    let mut resp = render(&page);
+    *resp.status_mut() = status;
+    resp
+}
+
+pub async fn org_page(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    show_org(&st, lang, &uri, &auth, &id, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct QualificationForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    issuer_zh: String,
+    #[serde(default)]
+    issuer_en: String,
+    #[serde(default)]
+    valid_from: String,
+    #[serde(default)]
+    valid_to: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Records a qualification from the organisation page.
+pub async fn org_add_qualification(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<QualificationForm>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    if let Err(e) = auth.check_csrf(&f.csrf) {
+        return page_error(lang, e);
+    }
+    let input = service::QualificationInput {
+        kind: f.kind,
+        number: f.number,
+        issuer_zh: f.issuer_zh,
+        issuer_en: f.issuer_en,
+        valid_from: f.valid_from,
+        valid_to: Some(f.valid_to).filter(|v| !v.trim().is_empty()),
+    };
+    match service::record_qualification(
+        st.store.as_ref(),
+        &auth.actor,
+        &id,
+        &input,
+        &f.reason,
+        &When::now(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/app/orgs/{id}")).into_response(),
+        Err(e) => {
+            let status = crate::error::status_of(e.kind, e.code);
+            show_org(
+                &st,
+                lang,
+                &uri,
+                &auth,
+                &id,
+                Some(crate::error::message(lang, &e)),
+                status,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Creates a user of the organisation from its page.
+pub async fn org_add_user(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<UserForm>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    if let Err(e) = auth.check_csrf(&f.csrf) {
+        return page_error(lang, e);
+    }
+    let input = service::UserInput {
+        org_id: id.clone(),
+        username: f.username,
+        display_name: f.display_name,
+        email: f.email,
+        roles: vec![f.role],
+        password: f.password,
+    };
+    match service::create_user(
+        st.store.as_ref(),
+        &auth.actor,
+        &input,
+        &f.reason,
+        &When::now(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/app/orgs/{id}")).into_response(),
+        Err(e) => {
+            let status = crate::error::status_of(e.kind, e.code);
+            show_org(
+                &st,
+                lang,
+                &uri,
+                &auth,
+                &id,
+                Some(crate::error::message(lang, &e)),
+                status,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "org_new.html")]
+struct OrgNewPage {
+    ctx: PageCtx,
+    form: OrgForm,
+    org_types: Vec<&'static str>,
+    provinces: Vec<(&'static str, String)>,
+    grades: &'static [&'static str],
+    error: Option<String>,
+    error_field: String,
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct OrgForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    org_type: String,
+    #[serde(default)]
+    name_zh: String,
+    #[serde(default)]
+    name_en: String,
+    #[serde(default)]
+    uscc: String,
+    #[serde(default)]
+    province_code: String,
+    #[serde(default)]
+    city_zh: String,
+    #[serde(default)]
+    city_en: String,
+    #[serde(default)]
+    grade: String,
+    #[serde(default)]
+    address_zh: String,
+    #[serde(default)]
+    address_en: String,
+    #[serde(default)]
+    reason: String,
+}
+
+fn org_new_page(
+    lang: Lang,
+    uri: &Uri,
+    auth: &Auth,
+    form: OrgForm,
+    error: Option<&StoreError>,
+) -> Response {
+    let l = Labels(lang);
+    let page = OrgNewPage {
+        ctx: PageCtx::new(lang, Some(auth), uri, "org_new.title"),
+        form,
+        org_types: celltrail_core::access::OrgType::ALL
+            .iter()
+            .filter(|t| **t != celltrail_core::access::OrgType::Platform)
+            .map(|t| t.as_str())
+            .collect(),
+        provinces: service::PROVINCES
+            .iter()
+            .map(|(c, _, _)| (*c, l.province(c)))
+            .collect(),
+        grades: service::GRADES,
+        error: error.map(|e| crate::error::message(lang, e)),
+        error_field: error.and_then(|e| e.field.clone()).unwrap_or_default(),
+    };
+    let mut resp = render(&page);
+    if let Some(e) = error {
+        *resp.status_mut() = crate::error::status_of(e.kind, e.code);
+    }
+    resp
+}
+
+pub async fn org_new(headers: HeaderMap, uri: Uri, Extension(auth): Extension<Auth>) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    let form = OrgForm {
+        org_type: "medical_institution".into(),
+        province_code: "31".into(),
+        ..Default::default()
+    };
+    org_new_page(lang, &uri, &auth, form, None)
+}
+
+pub async fn org_create(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Form(f): Form<OrgForm>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    if let Err(e) = auth.check_csrf(&f.csrf) {
+        return page_error(lang, e);
+    }
+    let blank = |s: &str| Some(s.to_string()).filter(|v| !v.trim().is_empty());
+    let input = service::OrgInput {
+        id: None,
+        org_type: f.org_type.clone(),
+        name_zh: f.name_zh.clone(),
+        name_en: f.name_en.clone(),
+        uscc: blank(&f.uscc),
+        province_code: f.province_code.clone(),
+        city_zh: f.city_zh.clone(),
+        city_en: f.city_en.clone(),
+        grade: blank(&f.grade),
+        address_zh: f.address_zh.clone(),
+        address_en: f.address_en.clone(),
+    };
+    match service::register_org(
+        st.store.as_ref(),
+        &auth.actor,
+        &input,
+        &f.reason,
+        &When::now(),
+    )
+    .await
+    {
+        Ok(org) => Redirect::to(&format!("/app/orgs/{}", org.id)).into_response(),
+        Err(e) => org_new_page(lang, &uri, &auth, f, Some(&e)),
+    }
 }
 
 // ---------------------------------------------------------------- ledger

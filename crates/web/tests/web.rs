@@ -673,3 +673,148 @@ async fn public_lookup_needs_no_login() {
     .await;
     assert!(body.contains("org-mi医院") && body.contains("lang=\"zh-CN\""));
 }
+
+async fn session_for(app: &Router, username: &str) -> (String, String) {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "username={username}&password={}",
+            urlencoding::encode(PW)
+        )))
+        .unwrap();
+    let (s, _, h) = call(app, req).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "login {username}");
+    let cookie = h
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let (_, body, _) = call(
+        app,
+        Request::builder()
+            .uri("/api/v1/me")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let csrf = serde_json::from_str::<Value>(&body).unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
+fn form(path: &str, cookie: &str, body: String, lang: &str) -> Request<Body> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::COOKIE, cookie)
+        .header(header::ACCEPT_LANGUAGE, lang)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn registry_forms_register_an_institution_record_a_licence_and_add_a_user() {
+    for b in backends().await {
+        world(&b.store).await;
+        let app = app(state(b.store.clone()));
+        let (cookie, csrf) = session_for(&app, "admin").await;
+        let enc = |s: &str| urlencoding::encode(s).to_string();
+        // A wrong check character is refused on the form, in the user's language, naming the field.
+        let bad = format!(
+            "csrf={csrf}&org_type=medical_institution&name_zh={}&name_en=Test&uscc=91440300708461136X&province_code=46&grade=3A&reason={}",
+            enc("乐城测试医院"),
+            enc("新机构登记")
+        );
+        let (s, body, _) = call(&app, form("/app/orgs", &cookie, bad.clone(), "zh-CN")).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}", b.name);
+        assert!(
+            body.contains("data-field=\"uscc\"") && body.contains("校验"),
+            "{body}"
+        );
+        let good = bad.replace("91440300708461136X", "91440300708461136T");
+        let (s, _, h) = call(&app, form("/app/orgs", &cookie, good, "zh-CN")).await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let location = h
+            .get(header::LOCATION)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let org_id = location.rsplit('/').next().unwrap().to_string();
+        // A licence that ended is recorded and flagged on the public page.
+        let q = format!("csrf={csrf}&kind=practice_licence&number=PDY-46-001&valid_from=2020-01-01&valid_to=2025-12-31&reason={}", enc("执业许可证登记"));
+        let (s, _, _) = call(
+            &app,
+            form(
+                &format!("/app/orgs/{org_id}/qualifications"),
+                &cookie,
+                q,
+                "en",
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (_, body, _) = call(
+            &app,
+            Request::builder()
+                .uri(format!("/api/v1/public/institutions/{org_id}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["qualifications"][0]["number"], "PDY-46-001");
+        assert_eq!(v["qualifications"][0]["expired"], true);
+        // A user for it; a role that does not fit the organisation is refused.
+        let u = format!("csrf={csrf}&username=lc.office&display_name={}&role=research_office&password={}&reason={}", enc("林海 Lin Hai"), enc(PW), enc("账号开通"));
+        let (s, _, _) = call(
+            &app,
+            form(&format!("/app/orgs/{org_id}/users"), &cookie, u, "en"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let wrong = format!("csrf={csrf}&username=lc.reg&display_name=x&role=regulator_officer&password={}&reason=r", enc(PW));
+        let (s, body, _) = call(
+            &app,
+            form(&format!("/app/orgs/{org_id}/users"), &cookie, wrong, "en"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body.contains("does not belong"), "{body}");
+        // The new user signs in; an organisation admin elsewhere cannot add users here.
+        session_for(&app, "lc.office").await;
+        let (other_cookie, other_csrf) = session_for(&app, "u.org-admin").await;
+        let u2 = format!("csrf={other_csrf}&username=intruder&display_name=x&role=investigator&password={}&reason=r", enc(PW));
+        let (s, body, _) = call(
+            &app,
+            form(
+                &format!("/app/orgs/{org_id}/users"),
+                &other_cookie,
+                u2,
+                "en",
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+        assert!(body.contains("cannot change another organisation"), "{body}");
+        // Every step is in the ledger with its reason.
+        let events = b
+            .store
+            .stream_events(&celltrail_store::projection::org_stream(&org_id))
+            .await
+            .unwrap();
+        let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(reasons, ["新机构登记", "执业许可证登记"]);
+        assert!(b.store.verify().await.unwrap().is_ok());
+    }
+}

@@ -19,4 +19,10 @@ fi
 # PostgreSQL variants of every storage and story test.
 export CELLTRAIL_TEST_PG_URL="${CELLTRAIL_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
+# Each PostgreSQL test works in a schema of its own (t_<unix time>_<random>);
+# drop those of runs more than a day old (a run in progress keeps its own).
+if command -v psql >/dev/null 2>&1; then
+  psql -q "$CELLTRAIL_TEST_PG_URL" -v ON_ERROR_STOP=0 -c "DO \$\$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9]+_[0-9a-f]+\$' AND split_part(nspname, '_', 2)::bigint < extract(epoch FROM now()) - 86400 LOOP EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END \$\$;" >/dev/null 2>&1 || true
+fi
+
 cargo test --workspace --all-targets

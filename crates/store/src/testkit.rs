@@ -11,6 +11,16 @@ use crate::{DynStore, PgStore, SqliteStore, Store};
 
 pub const PG_ENV: &str = "CELLTRAIL_TEST_PG_URL";
 
+/// `t_<unix seconds>_<random>`: the test script drops schemas of runs more
+/// than a day old by the time in the name.
+fn schema_name() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("t_{secs}_{}", crate::new_id("x").trim_start_matches("x-"))
+}
+
 /// Every backend this run tests: SQLite always, PostgreSQL when configured.
 pub async fn backends() -> Vec<TestBackend> {
     let mut out = vec![sqlite_backend().await];
@@ -127,7 +137,7 @@ pub async fn sqlite_backend() -> TestBackend {
 
 pub async fn postgres_backend() -> Option<TestBackend> {
     let url = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty())?;
-    let schema = crate::new_id("t").replace('-', "_");
+    let schema = schema_name();
     let admin = PgStore::connect(&url, None)
         .await
         .unwrap_or_else(|e| panic!("{PG_ENV} is set but PostgreSQL is unreachable: {e}"));
@@ -151,7 +161,7 @@ pub async fn postgres_backend() -> Option<TestBackend> {
 /// Creates a fresh schema and returns a URL whose connections use it, for
 /// tests that hand a database URL to the `celltrail` command.
 pub async fn postgres_schema_url(url: &str) -> String {
-    let schema = crate::new_id("t").replace('-', "_");
+    let schema = schema_name();
     let admin = PgStore::connect(url, None)
         .await
         .unwrap_or_else(|e| panic!("{PG_ENV} is set but PostgreSQL is unreachable: {e}"));

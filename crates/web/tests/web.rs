@@ -806,7 +806,10 @@ async fn registry_forms_register_an_institution_record_a_licence_and_add_a_user(
         )
         .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
-        assert!(body.contains("cannot change another organisation"), "{body}");
+        assert!(
+            body.contains("cannot change another organisation"),
+            "{body}"
+        );
         // Every step is in the ledger with its reason.
         let events = b
             .store
@@ -816,5 +819,139 @@ async fn registry_forms_register_an_institution_record_a_licence_and_add_a_user(
         let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
         assert_eq!(reasons, ["新机构登记", "执业许可证登记"]);
         assert!(b.store.verify().await.unwrap().is_ok());
+    }
+}
+
+#[tokio::test]
+async fn narrow_tokens_revoked_tokens_and_idle_sessions_are_refused() {
+    let b = celltrail_store::testkit::sqlite_backend().await;
+    let users = world(&b.store).await;
+    let st = AppState::new(
+        b.store.clone(),
+        WorkCalendar::embedded(),
+        WebConfig {
+            secure_cookies: false,
+            session_idle_secs: -1,
+            ..Default::default()
+        },
+    );
+    let app = app(st.clone());
+    let office = users
+        .iter()
+        .find(|(r, _)| *r == Role::ResearchOffice)
+        .unwrap()
+        .1
+        .clone();
+    // A token scoped to reading cannot draft, though its owner can.
+    let body = celltrail_web::api::TokenBody {
+        name: "read only".into(),
+        scopes: vec!["project.read".into()],
+        expires_in_days: Some(30),
+    };
+    let token = celltrail_web::api::issue_token(&st, &office, &body)
+        .await
+        .unwrap();
+    let draft =
+        r#"{"kind":"technology","title_zh":"x","title_en":"x","category":"msc","pi_name":"p"}"#;
+    let post = |secret: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/projects")
+            .header(header::AUTHORIZATION, format!("Bearer {secret}"))
+            .body(Body::from(draft))
+            .unwrap()
+    };
+    let (s, body_txt, _) = call(&app, post(&token.secret)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body_txt).unwrap()["error"]["code"],
+        "permission_denied"
+    );
+    let (s, _, _) = call(
+        &app,
+        Request::builder()
+            .uri("/api/v1/projects")
+            .header(header::AUTHORIZATION, format!("Bearer {}", token.secret))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // A token cannot hold what its owner lacks.
+    let narrow = celltrail_web::api::TokenBody {
+        name: "x".into(),
+        scopes: vec!["project.file".into()],
+        expires_in_days: None,
+    };
+    let Err(e) = celltrail_web::api::issue_token(&st, &office, &narrow).await else {
+        panic!("a token beyond the owner's permissions was issued");
+    };
+    assert_eq!(e.code, "scope_exceeds_permissions");
+    // Revoked: 401 token_invalid. Garbage: 401 too.
+    assert!(b
+        .store
+        .revoke_token(&token.token.id, &office.user_id, "2026-01-01T00:00:00.000Z")
+        .await
+        .unwrap());
+    for secret in [token.secret.as_str(), "ct_not_a_token", ""] {
+        let (s, body_txt, _) = call(&app, post(secret)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{secret}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body_txt).unwrap()["error"]["code"],
+            "token_invalid"
+        );
+    }
+    // With an idle limit already passed, a fresh session is no longer accepted.
+    let (cookie, _) = {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "username=u.research-office&password={}",
+                urlencoding::encode(PW)
+            )))
+            .unwrap();
+        let (_, _, h) = call(&app, req).await;
+        (
+            h.get(header::SET_COOKIE)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string(),
+            (),
+        )
+    };
+    let (s, _, _) = call(
+        &app,
+        Request::builder()
+            .uri("/api/v1/me")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+mod fuzz {
+    use celltrail_store::service::{OrgInput, ProjectInput};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Request bodies and query strings of any shape get an error, never a panic.
+        #[test]
+        fn body_and_query_parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), text in "\\PC{0,200}") {
+            let _ = celltrail_web::api::parse_body::<ProjectInput>(celltrail_core::Lang::En, &bytes);
+            let _ = celltrail_web::api::parse_body::<OrgInput>(celltrail_core::Lang::Zh, text.as_bytes());
+            let json_ish = format!("{{\"reason\": {text:?}, \"kind\": {text:?}}}");
+            let _ = celltrail_web::api::parse_body::<ProjectInput>(celltrail_core::Lang::Zh, json_ish.as_bytes());
+            if let Ok(uri) = format!("/api/v1/projects?{}", urlencoding::encode(&text).replace("%3D", "=").replace("%26", "&")).parse::<axum::http::Uri>() {
+                let _ = celltrail_web::api::parse_query::<celltrail_store::ProjectFilter>(celltrail_core::Lang::En, &uri);
+            }
+        }
     }
 }

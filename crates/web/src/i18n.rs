@@ -129,6 +129,19 @@ impl Labels {
             Err(_) => rfc3339.to_string(),
         }
     }
+    /// Province, then the city when it adds something (not for the
+    /// municipalities, whose city is the province).
+    pub fn region(&self, province_code: &str, city_zh: &str, city_en: &str) -> String {
+        let province = self.province(province_code);
+        let city = self.pick(city_zh, city_en);
+        let same =
+            city.is_empty() || province.starts_with(city) || city.starts_with(province.as_str());
+        if same {
+            province
+        } else {
+            format!("{province} · {city}")
+        }
+    }
     /// Picks the Chinese or English variant of a bilingual field.
     pub fn pick<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
         match self.0 {
@@ -152,4 +165,21 @@ pub fn action_keys() -> Vec<String> {
         .iter()
         .map(|a| format!("action.{}", a.as_str()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_names_the_city_only_when_it_adds_something() {
+        // GB/T 2260: 12 is Tianjin (a municipality), 46 is Hainan.
+        let zh = Labels(Lang::Zh);
+        let en = Labels(Lang::En);
+        assert_eq!(zh.region("12", "天津市", "Tianjin"), "天津市");
+        assert_eq!(en.region("12", "天津市", "Tianjin"), "Tianjin");
+        assert_eq!(en.region("46", "琼海市", "Qionghai"), "Hainan · Qionghai");
+        assert_eq!(zh.region("46", "琼海市", "Qionghai"), "海南省 · 琼海市");
+        assert_eq!(en.region("31", "", ""), "Shanghai");
+    }
 }

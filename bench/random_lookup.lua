@@ -20,7 +20,7 @@ request = function()
   local k = math.random(0, 9)
   if path:find("/projects?/$") then
     path = path .. string.format("BMT-%s-2026-L-%07d", provinces[(i % 12) + 1], i * 10 + k)
-  elseif path:find("/institutions/$") then
+  elseif path:find("/institutions/$") or path:find("/org/$") then
     path = path .. string.format("org-load-%06d", i)
   elseif path:find("q=CODE$") and #codes > 0 then
     path = path:sub(1, -5) .. codes[math.random(1, #codes)]

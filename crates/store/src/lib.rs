@@ -88,6 +88,9 @@ pub trait Store: Send + Sync {
     /// A filing with its institution and the regulator's signatures, in one
     /// query (the public lookup's hot path).
     async fn public_filing(&self, number: &str) -> StoreResult<Option<PublicFiling>>;
+    /// An institution with its qualifications and public projects, in one
+    /// query (the public institution page).
+    async fn public_institution(&self, id: &str) -> StoreResult<Option<PublicInstitution>>;
     async fn projects(&self, filter: &ProjectFilter) -> StoreResult<Vec<Project>>;
     async fn project_counts(&self) -> StoreResult<Vec<(String, u64)>>;
     /// Active organisations of one type.

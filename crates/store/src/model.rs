@@ -173,3 +173,25 @@ pub struct PublicFiling {
     /// Signatures on accept, file and terminate, in order.
     pub signatures: Vec<SignatureRecord>,
 }
+
+/// A filed project as the public institution page lists it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PublicProjectRow {
+    pub filing_number: Option<String>,
+    pub kind: String,
+    pub title_zh: String,
+    pub title_en: String,
+    pub category: String,
+    pub state: String,
+    pub filed_at: Option<String>,
+}
+
+/// What the public page shows of an institution, read in one query.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PublicInstitution {
+    pub organisation: Organisation,
+    /// Qualifications in force or expired (revoked ones are left out).
+    pub qualifications: Vec<Qualification>,
+    /// Filed, suspended, terminated and completed projects, newest first.
+    pub projects: Vec<PublicProjectRow>,
+}

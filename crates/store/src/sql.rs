@@ -161,8 +161,62 @@ fn split_roles(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// The public institution page in one round trip; the JSON functions differ
+/// between the two databases.
+const SQLITE_PUBLIC_INSTITUTION: &str = "SELECT o.*, \
+ (SELECT json_group_array(json_object('id', q.id, 'org_id', q.org_id, 'kind', q.kind, 'number', q.number, 'issuer_zh', q.issuer_zh, 'issuer_en', q.issuer_en, 'valid_from', q.valid_from, 'valid_to', q.valid_to, 'recorded_at', q.recorded_at)) \
+    FROM (SELECT * FROM qualifications WHERE org_id = o.id AND revoked = 0 ORDER BY kind, valid_from, id) q) AS quals_json, \
+ (SELECT json_group_array(json_object('filing_number', p.filing_number, 'kind', p.kind, 'title_zh', p.title_zh, 'title_en', p.title_en, 'category', p.category, 'state', p.state, 'filed_at', p.filed_at)) \
+    FROM (SELECT * FROM projects WHERE org_id = o.id AND state IN ('filed','suspended','terminated','completed') ORDER BY updated_at DESC, id LIMIT 500) p) AS projects_json \
+ FROM organisations o WHERE o.id = $1";
+
+const PG_PUBLIC_INSTITUTION: &str = "SELECT o.*, \
+ (SELECT COALESCE(json_agg(json_build_object('id', q.id, 'org_id', q.org_id, 'kind', q.kind, 'number', q.number, 'issuer_zh', q.issuer_zh, 'issuer_en', q.issuer_en, 'valid_from', q.valid_from, 'valid_to', q.valid_to, 'recorded_at', q.recorded_at) ORDER BY q.kind, q.valid_from, q.id), '[]'::json)::text \
+    FROM qualifications q WHERE q.org_id = o.id AND q.revoked = 0) AS quals_json, \
+ (SELECT COALESCE(json_agg(json_build_object('filing_number', p.filing_number, 'kind', p.kind, 'title_zh', p.title_zh, 'title_en', p.title_en, 'category', p.category, 'state', p.state, 'filed_at', p.filed_at) ORDER BY p.updated_at DESC, p.id), '[]'::json)::text \
+    FROM (SELECT * FROM projects WHERE org_id = o.id AND state IN ('filed','suspended','terminated','completed') ORDER BY updated_at DESC, id LIMIT 500) p) AS projects_json \
+ FROM organisations o WHERE o.id = $1";
+
+/// A qualification as the institution query returns it in JSON.
+#[derive(serde::Deserialize)]
+struct QualJson {
+    id: String,
+    org_id: String,
+    kind: String,
+    number: String,
+    issuer_zh: String,
+    issuer_en: String,
+    valid_from: String,
+    valid_to: Option<String>,
+    recorded_at: String,
+}
+
+fn parse_institution_json(
+    quals: &str,
+    projects: &str,
+) -> StoreResult<(Vec<Qualification>, Vec<PublicProjectRow>)> {
+    let quals: Vec<QualJson> = serde_json::from_str(quals)?;
+    let projects: Vec<PublicProjectRow> = serde_json::from_str(projects)?;
+    let quals = quals
+        .into_iter()
+        .map(|q| Qualification {
+            id: q.id,
+            org_id: q.org_id,
+            kind: q.kind,
+            number: q.number,
+            issuer_zh: q.issuer_zh,
+            issuer_en: q.issuer_en,
+            valid_from: q.valid_from,
+            valid_to: q.valid_to,
+            revoked: false,
+            recorded_at: q.recorded_at,
+        })
+        .collect();
+    Ok((quals, projects))
+}
+
 macro_rules! backend {
-    ($ty:ident, $db:ty, $backend:expr, $migrations:expr, $for_update:expr) => {
+    ($ty:ident, $db:ty, $backend:expr, $migrations:expr, $for_update:expr, $institution_sql:expr) => {
         impl $ty {
             async fn run_ops(
                 tx: &mut sqlx::Transaction<'_, $db>,
@@ -790,6 +844,14 @@ macro_rules! backend {
                 Ok(Some(PublicFiling { project, organisation, signatures }))
             }
 
+            async fn public_institution(&self, id: &str) -> StoreResult<Option<PublicInstitution>> {
+                let rows = self.query_rows($institution_sql, vec![Val::Text(id.into())]).await?;
+                let Some(r) = rows.first() else { return Ok(None) };
+                let organisation = Self::org_row(r)?;
+                let (qualifications, projects) = parse_institution_json(&r.try_get::<String, _>("quals_json")?, &r.try_get::<String, _>("projects_json")?)?;
+                Ok(Some(PublicInstitution { organisation, qualifications, projects }))
+            }
+
             async fn projects(&self, f: &ProjectFilter) -> StoreResult<Vec<Project>> {
                 let mut sql = String::from("SELECT * FROM projects WHERE 1=1");
                 let mut args = Vec::new();
@@ -1014,12 +1076,14 @@ backend!(
     sqlx::Sqlite,
     Backend::Sqlite,
     SQLITE_MIGRATIONS,
-    ""
+    "",
+    SQLITE_PUBLIC_INSTITUTION
 );
 backend!(
     PgStore,
     sqlx::Postgres,
     Backend::Postgres,
     PG_MIGRATIONS,
-    " FOR UPDATE"
+    " FOR UPDATE",
+    PG_PUBLIC_INSTITUTION
 );

@@ -583,6 +583,23 @@ async fn filing_story_on_every_backend() {
             .await
             .unwrap()
             .is_none());
+        let inst = store.public_institution("org-h1").await.unwrap().unwrap();
+        assert_eq!(
+            inst.organisation.uscc.as_deref(),
+            Some("91440300708461136T")
+        );
+        assert_eq!(inst.qualifications, vec![q.clone()]);
+        assert_eq!(inst.projects.len(), 1);
+        assert_eq!(
+            inst.projects[0].filing_number.as_deref(),
+            Some(number.as_str())
+        );
+        assert_eq!(inst.projects[0].title_zh, "CD19 CAR-T 研究");
+        assert!(store
+            .public_institution("org-none")
+            .await
+            .unwrap()
+            .is_none());
 
         // The signature is bound to the record hash it was given for.
         let sigs = store

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use celltrail_store::error::StoreError;
 use celltrail_store::service::When;
-use celltrail_store::{OrgFilter, Organisation, Project, ProjectFilter};
+use celltrail_store::{OrgFilter, Organisation, Project};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{fail, parse_query, qualification_views, ApiResult, QualificationView};
@@ -122,34 +122,31 @@ pub struct PublicOrgDetail {
 }
 
 pub async fn org_detail(st: &SharedState, id: &str) -> Result<PublicOrgDetail, StoreError> {
-    let org = st
+    let not_found = || StoreError::not_found("org_not_found", id.to_string());
+    let inst = st
         .store
-        .organisation(id)
+        .public_institution(id)
         .await?
-        .filter(|o| PUBLIC_TYPES.contains(&o.org_type.as_str()))
-        .ok_or_else(|| StoreError::not_found("org_not_found", id.to_string()))?;
-    let quals = st
-        .store
-        .qualifications(id)
-        .await?
-        .into_iter()
-        .filter(|q| !q.revoked)
-        .collect();
-    let projects = st
-        .store
-        .projects(&ProjectFilter {
-            org_id: Some(id.to_string()),
-            public_only: true,
-            limit: Some(500),
-            ..Default::default()
-        })
-        .await?;
+        .filter(|i| PUBLIC_TYPES.contains(&i.organisation.org_type.as_str()))
+        .ok_or_else(not_found)?;
     Ok(PublicOrgDetail {
-        org: org.into(),
-        qualifications: qualification_views(quals, &When::now().today.to_string()),
-        projects: projects
+        org: inst.organisation.into(),
+        qualifications: qualification_views(inst.qualifications, &When::now().today.to_string()),
+        projects: inst
+            .projects
             .into_iter()
-            .filter_map(PublicProject::from)
+            .filter_map(|p| {
+                Some(PublicProject {
+                    filing_number: p.filing_number?,
+                    kind: p.kind,
+                    title_zh: p.title_zh,
+                    title_en: p.title_en,
+                    category: p.category,
+                    state: p.state,
+                    filed_at: p.filed_at.map(|f| f.chars().take(10).collect()),
+                    institution_id: id.to_string(),
+                })
+            })
             .collect(),
     })
 }

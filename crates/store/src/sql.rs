@@ -25,23 +25,37 @@ const PAGE: i64 = 5000;
 
 type Migration = (i64, &'static str, &'static [&'static str]);
 
-const SQLITE_MIGRATIONS: &[Migration] = &[(
-    1,
-    "init",
-    &[
-        include_str!("../migrations/sqlite/0001_init.sql"),
-        include_str!("../migrations/common.sql"),
-    ],
-)];
+const SQLITE_MIGRATIONS: &[Migration] = &[
+    (
+        1,
+        "init",
+        &[
+            include_str!("../migrations/sqlite/0001_init.sql"),
+            include_str!("../migrations/common.sql"),
+        ],
+    ),
+    (
+        2,
+        "org_search",
+        &[include_str!("../migrations/sqlite/0002_org_search.sql")],
+    ),
+];
 
-const PG_MIGRATIONS: &[Migration] = &[(
-    1,
-    "init",
-    &[
-        include_str!("../migrations/postgres/0001_init.sql"),
-        include_str!("../migrations/common.sql"),
-    ],
-)];
+const PG_MIGRATIONS: &[Migration] = &[
+    (
+        1,
+        "init",
+        &[
+            include_str!("../migrations/postgres/0001_init.sql"),
+            include_str!("../migrations/common.sql"),
+        ],
+    ),
+    (
+        2,
+        "org_search",
+        &[include_str!("../migrations/postgres/0002_org_search.sql")],
+    ),
+];
 
 /// Splits a migration file into statements (no `;` inside literals here).
 fn statements(sql: &str) -> Vec<String> {

@@ -37,6 +37,3 @@ CREATE TABLE IF NOT EXISTS login_audit (
     detail TEXT NOT NULL,
     at TEXT NOT NULL
 );
--- Substring search over organisation names (Chinese and English): an FTS5
--- trigram index answers LIKE '%…%' without scanning (SQLite 3.34+).
-CREATE VIRTUAL TABLE IF NOT EXISTS org_search USING fts5(id UNINDEXED, text, tokenize = 'trigram');

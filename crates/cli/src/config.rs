@@ -8,6 +8,8 @@ pub struct Config {
     pub database_url: String,
     pub bind: String,
     pub secure_cookies: bool,
+    /// Administrators must enrol a second factor (TOTP) before anything else.
+    pub require_admin_totp: bool,
     /// A newer holiday calendar (JSON) to use instead of the embedded one.
     pub calendar_file: Option<String>,
     /// `text` or `json` log lines.
@@ -31,6 +33,7 @@ impl Default for Config {
             database_url: "sqlite://celltrail.db".into(),
             bind: "127.0.0.1:8080".into(),
             secure_cookies: true,
+            require_admin_totp: true,
             calendar_file: None,
             log_format: "text".into(),
             log_level: "info".into(),
@@ -55,6 +58,7 @@ impl Config {
             "database_url" => self.database_url = value.to_string(),
             "bind" => self.bind = value.to_string(),
             "secure_cookies" => self.secure_cookies = parse_bool(key, value)?,
+            "require_admin_totp" => self.require_admin_totp = parse_bool(key, value)?,
             "calendar_file" => {
                 self.calendar_file = Some(value.to_string()).filter(|v| !v.is_empty())
             }
@@ -105,6 +109,7 @@ impl Config {
             ("CELLTRAIL_DATABASE_URL", "database_url"),
             ("CELLTRAIL_BIND", "bind"),
             ("CELLTRAIL_SECURE_COOKIES", "secure_cookies"),
+            ("CELLTRAIL_REQUIRE_ADMIN_TOTP", "require_admin_totp"),
             ("CELLTRAIL_CALENDAR", "calendar_file"),
             ("CELLTRAIL_LOG_FORMAT", "log_format"),
             ("CELLTRAIL_LOG", "log_level"),

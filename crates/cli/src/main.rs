@@ -287,8 +287,10 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
             let report = demo::load(store.as_ref(), &cal, a.scale).await?;
             print(json, &report, demo::DemoReport::human);
             if !a.no_serve {
-                // The demo runs on loopback over plain HTTP.
+                // The demo runs on loopback over plain HTTP, and lets the demo
+                // administrator explore without an authenticator app.
                 cfg.secure_cookies = false;
+                cfg.require_admin_totp = false;
                 serve(store, &cfg, a.bind.unwrap_or(cfg.bind.clone())).await?;
             }
         }
@@ -621,6 +623,7 @@ async fn serve(store: DynStore, cfg: &Config, bind: String) -> CliResult<()> {
     let cal = calendar(cfg)?;
     let web_cfg = celltrail_web::WebConfig {
         secure_cookies: cfg.secure_cookies,
+        require_admin_totp: cfg.require_admin_totp,
         ..Default::default()
     };
     let state = celltrail_web::AppState::new(store, cal, web_cfg);

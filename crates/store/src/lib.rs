@@ -102,6 +102,11 @@ pub trait Store: Send + Sync {
     // ---- security records (not regulated data, not in the ledger) ----
     async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()>;
     async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>>;
+    /// The TOTP secret (base32) and the last step used, once enrolled.
+    async fn totp(&self, user_id: &str) -> StoreResult<Option<(String, Option<i64>)>>;
+    async fn set_totp(&self, user_id: &str, secret: Option<&str>) -> StoreResult<()>;
+    /// Marks a step used; false when it is not later than the last one.
+    async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
     async fn record_login(&self, attempt: &LoginAttempt) -> StoreResult<()>;
     async fn login_attempts(&self, limit: u32) -> StoreResult<Vec<LoginAttempt>>;
     async fn create_session(&self, s: &SessionRow) -> StoreResult<()>;

@@ -670,6 +670,25 @@ pub async fn create_token(
         ));
     }
     let (b, _): (TokenBody, String) = parse_body(lang, &body)?;
+    // Session-authenticated admins got past the enrolment check already;
+    // nobody mints an administrator's token without a second factor.
+    if st.config.require_admin_totp
+        && crate::pages::is_admin(&auth.actor)
+        && st
+            .store
+            .totp(&auth.actor.user_id)
+            .await
+            .map_err(fail(lang))?
+            .is_none()
+    {
+        return Err(ApiError::new(
+            lang,
+            StoreError::forbidden(
+                "totp_enrolment_required",
+                "administrators enrol a second factor first",
+            ),
+        ));
+    }
     Ok((
         StatusCode::CREATED,
         Json(

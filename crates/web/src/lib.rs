@@ -38,6 +38,9 @@ pub struct WebConfig {
     /// further attempts are refused.
     pub login_max_failures: usize,
     pub login_window_secs: i64,
+    /// Administrators (platform and organisation admins) must enrol a second
+    /// factor before anything else (OWASP ASVS 2.8, level 2).
+    pub require_admin_totp: bool,
 }
 
 impl Default for WebConfig {
@@ -48,6 +51,7 @@ impl Default for WebConfig {
             session_max_secs: 12 * 3600,
             login_max_failures: 5,
             login_window_secs: 15 * 60,
+            require_admin_totp: true,
         }
     }
 }
@@ -102,6 +106,8 @@ pub fn app(state: SharedState) -> Router {
         )
         .route("/app/orgs/{id}/users", post(pages::org_add_user))
         .route("/app/ledger", get(pages::ledger_page))
+        .route("/app/account", get(pages::account_page))
+        .route("/app/account/totp", post(pages::account_totp))
         .route("/api/docs", get(openapi::docs_page))
         .route("/api/openapi.json", get(openapi::document))
         // API

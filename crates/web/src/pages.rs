@@ -220,6 +220,9 @@ pub async fn login_form(headers: HeaderMap, uri: Uri) -> Response {
 pub struct LoginForm {
     username: String,
     password: String,
+    /// One-time code, for users who enrolled a second factor.
+    #[serde(default)]
+    code: String,
     #[serde(default)]
     next: Option<String>,
 }
@@ -249,6 +252,7 @@ pub async fn check_login(
     st: &SharedState,
     username: &str,
     password: &str,
+    code: &str,
     ip: &str,
 ) -> Result<User, StoreError> {
     let username = username.trim().to_lowercase();
@@ -289,6 +293,35 @@ pub async fn check_login(
             false
         }
     };
+    // The second factor, for users who enrolled one (RFC 6238).
+    let mut second_factor = "password";
+    if let (true, Some(u)) = (ok, &user) {
+        if let Some((secret, last)) = st.store.totp(&u.id).await? {
+            second_factor = "password+totp";
+            let key = celltrail_core::totp::base32_decode(&secret).unwrap_or_default();
+            let step = celltrail_core::totp::verify(&key, code, now, last);
+            let accepted = match step {
+                Some(step) => st.store.use_totp_step(&u.id, step).await?,
+                None => false,
+            };
+            if !accepted {
+                {
+                    let mut l = st.limiter.lock().expect("limiter");
+                    l.fail(&user_key, now);
+                    l.fail(&ip_key, now);
+                }
+                let (code_name, detail) = if code.trim().is_empty() {
+                    ("totp_required", "one-time code missing")
+                } else {
+                    ("totp_invalid", "wrong or used one-time code")
+                };
+                st.store
+                    .record_login(&record(Some(u.id.clone()), false, detail))
+                    .await?;
+                return Err(StoreError::unauthenticated(code_name, detail).with_field("code"));
+            }
+        }
+    }
     if !ok {
         {
             let mut l = st.limiter.lock().expect("limiter");
@@ -306,7 +339,7 @@ pub async fn check_login(
     let user = user.expect("checked above");
     st.limiter.lock().expect("limiter").clear(&user_key);
     st.store
-        .record_login(&record(Some(user.id.clone()), true, "password"))
+        .record_login(&record(Some(user.id.clone()), true, second_factor))
         .await?;
     Ok(user)
 }
@@ -319,7 +352,7 @@ pub async fn login_submit(
 ) -> Response {
     let lang = lang_of(&headers, uri.query());
     let next = safe_next(f.next.as_deref());
-    match check_login(&st, &f.username, &f.password, &client_ip(&headers)).await {
+    match check_login(&st, &f.username, &f.password, &f.code, &client_ip(&headers)).await {
         Ok(user) => match start_session(&st, &user.id).await {
             Ok(id) => (
                 [(header::SET_COOKIE, session_cookie(&st, &id))],
@@ -1170,6 +1203,145 @@ pub async fn ledger_page(
             seals: 0,
             broken: b.to_string(),
         }),
+        Err(e) => page_error(lang, e),
+    }
+}
+
+// ---------------------------------------------------------------- account and second factor
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    ctx: PageCtx,
+    enrolled: bool,
+    must_enrol: bool,
+    secret: String,
+    uri: String,
+    error: Option<String>,
+}
+
+/// Whether the actor holds an administrator role that needs a second factor.
+pub fn is_admin(actor: &service::Actor) -> bool {
+    use celltrail_core::access::Role;
+    actor
+        .roles
+        .iter()
+        .any(|r| matches!(r, Role::PlatformAdmin | Role::OrgAdmin))
+}
+
+async fn show_account(
+    st: &SharedState,
+    lang: Lang,
+    uri: &Uri,
+    auth: &Auth,
+    error: Option<String>,
+    secret: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let enrolled = match st.store.totp(&auth.actor.user_id).await {
+        Ok(t) => t.is_some(),
+        Err(e) => return page_error(lang, e),
+    };
+    let secret = match secret {
+        Some(s) => s,
+        None => match celltrail_store::auth::random_hex(20) {
+            Ok(h) => celltrail_core::totp::base32_encode(&hex_bytes(&h)),
+            Err(e) => return page_error(lang, e),
+        },
+    };
+    let account = format!("{}@{}", auth.actor.username, auth.actor.org_id);
+    let page = AccountPage {
+        ctx: PageCtx::new(lang, Some(auth), uri, "account.title"),
+        enrolled,
+        must_enrol: !enrolled && is_admin(&auth.actor) && st.config.require_admin_totp,
+        uri: celltrail_core::totp::otpauth_uri("CellTrail", &account, &secret),
+        secret,
+        error,
+    };
+    let mut resp = render(&page);
+    *resp.status_mut() = status;
+    resp
+}
+
+fn hex_bytes(h: &str) -> Vec<u8> {
+    (0..h.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
+pub async fn account_page(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    show_account(&st, lang, &uri, &auth, None, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct TotpForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Enrols a second factor: the user proves the app holds the secret by
+/// entering its current code.
+pub async fn account_totp(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Form(f): Form<TotpForm>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    if let Err(e) = auth.check_csrf(&f.csrf) {
+        return page_error(lang, e);
+    }
+    let Some(key) = celltrail_core::totp::base32_decode(&f.secret).filter(|k| k.len() >= 16) else {
+        let e = StoreError::invalid(
+            "totp_secret_invalid",
+            "secret",
+            "not a base32 secret of 128 bits or more",
+        );
+        return show_account(
+            &st,
+            lang,
+            &uri,
+            &auth,
+            Some(crate::error::message(lang, &e)),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let Some(step) = celltrail_core::totp::verify(&key, &f.code, crate::session::now_secs(), None)
+    else {
+        let e = StoreError::invalid("totp_invalid", "code", "wrong one-time code");
+        return show_account(
+            &st,
+            lang,
+            &uri,
+            &auth,
+            Some(crate::error::message(lang, &e)),
+            Some(f.secret),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let secret = celltrail_core::totp::base32_encode(&key);
+    let saved = async {
+        st.store
+            .set_totp(&auth.actor.user_id, Some(&secret))
+            .await?;
+        st.store.use_totp_step(&auth.actor.user_id, step).await
+    };
+    match saved.await {
+        Ok(_) => Redirect::to("/app/account").into_response(),
         Err(e) => page_error(lang, e),
     }
 }

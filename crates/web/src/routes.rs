@@ -124,6 +124,8 @@ pub const ROUTES: &[RouteSpec] = &[
         "org_add_user",
     ),
     page("GET", "/app/ledger", Perm(P::LedgerVerify), "ledger"),
+    page("GET", "/app/account", SignedIn, "account"),
+    page("POST", "/app/account/totp", SignedIn, "account_totp"),
     page("GET", "/api/docs", Public, "api_docs"),
     page("GET", "/api/openapi.json", Public, "openapi"),
     api(
@@ -324,6 +326,17 @@ pub const ROUTES: &[RouteSpec] = &[
         "A filed project's status by filing number",
         None,
     ),
+];
+
+/// Routes an administrator without a second factor may still use: enough
+/// to enrol one, or to leave.
+pub const ENROLMENT_ROUTES: &[&str] = &[
+    "/app/account",
+    "/app/account/totp",
+    "/logout",
+    "/api/v1/me",
+    "/",
+    "/lang/{code}",
 ];
 
 /// The spec for a matched route.

@@ -246,6 +246,27 @@ pub async fn authorize(State(st): State<SharedState>, mut req: Request, next: Ne
                     return reject(spec.kind, lang, e, &path);
                 }
             }
+            if st.config.require_admin_totp
+                && !a.via_token
+                && crate::pages::is_admin(&a.actor)
+                && spec.access != Access::Public
+                && !routes::ENROLMENT_ROUTES.contains(&spec.path)
+            {
+                match st.store.totp(&a.actor.user_id).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        if spec.kind == Kind::Page {
+                            return Redirect::to("/app/account").into_response();
+                        }
+                        let e = StoreError::forbidden(
+                            "totp_enrolment_required",
+                            "administrators enrol a second factor first",
+                        );
+                        return reject(spec.kind, lang, e, &path);
+                    }
+                    Err(e) => return reject(spec.kind, lang, e, &path),
+                }
+            }
             let unsafe_method =
                 !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
             if spec.kind == Kind::Api && unsafe_method && !a.via_token {

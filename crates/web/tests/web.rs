@@ -95,6 +95,7 @@ fn state(store: DynStore) -> celltrail_web::SharedState {
         WorkCalendar::embedded(),
         WebConfig {
             secure_cookies: false,
+            require_admin_totp: false,
             ..Default::default()
         },
     )
@@ -953,5 +954,143 @@ mod fuzz {
                 let _ = celltrail_web::api::parse_query::<celltrail_store::ProjectFilter>(celltrail_core::Lang::En, &uri);
             }
         }
+    }
+}
+
+/// Administrators enrol a second factor before anything else; then login
+/// asks for a fresh code (RFC 6238), and a used code is refused.
+#[tokio::test]
+async fn administrators_enrol_and_use_a_second_factor() {
+    use celltrail_core::totp;
+    for b in backends().await {
+        world(&b.store).await;
+        let st = AppState::new(
+            b.store.clone(),
+            WorkCalendar::embedded(),
+            WebConfig {
+                secure_cookies: false,
+                ..Default::default()
+            },
+        );
+        assert!(st.config.require_admin_totp, "on by default");
+        let app = app(st.clone());
+        let (cookie, csrf) = session_for(&app, "admin").await;
+        // Anything but enrolment is closed: pages redirect, the API says why.
+        let (s, _, h) = call(
+            &app,
+            Request::builder()
+                .uri("/app/orgs")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (s, h.get(header::LOCATION).unwrap().to_str().unwrap()),
+            (StatusCode::SEE_OTHER, "/app/account")
+        );
+        let (s, body, _) = call(
+            &app,
+            Request::builder()
+                .uri("/api/v1/users")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+            "totp_enrolment_required"
+        );
+        // Non-administrators are not affected.
+        let (office_cookie, _) = session_for(&app, "u.research-office").await;
+        let (s, _, _) = call(
+            &app,
+            Request::builder()
+                .uri("/app/projects")
+                .header(header::COOKIE, &office_cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        // Enrol: the page shows a key; a wrong code is refused, the right one enrols.
+        let (s, page, _) = call(
+            &app,
+            Request::builder()
+                .uri("/app/account")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let start = page.find("id=\"totp-secret\">").unwrap() + "id=\"totp-secret\">".len();
+        let secret = page[start..start + page[start..].find('<').unwrap()].to_string();
+        let key = totp::base32_decode(&secret).unwrap();
+        assert_eq!(key.len(), 20);
+        let now = celltrail_web::session::now_secs();
+        let wrong = format!("{:06}", (totp::totp(&key, now, 6) + 1) % 1_000_000);
+        let (s, _, _) = call(
+            &app,
+            form(
+                "/app/account/totp",
+                &cookie,
+                format!("csrf={csrf}&secret={secret}&code={wrong}"),
+                "en",
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let code = format!("{:06}", totp::totp(&key, now, 6));
+        let (s, _, _) = call(
+            &app,
+            form(
+                "/app/account/totp",
+                &cookie,
+                format!("csrf={csrf}&secret={secret}&code={code}"),
+                "en",
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        let (s, _, _) = call(
+            &app,
+            Request::builder()
+                .uri("/app/orgs")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{}", b.name);
+        // Login now needs a code; the one used at enrolment is spent.
+        let login = |code: &str| {
+            Request::builder()
+                .method(Method::POST)
+                .uri("/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!(
+                    "username=admin&password={}&code={code}",
+                    urlencoding::encode(PW)
+                )))
+                .unwrap()
+        };
+        let (s, body, _) = call(&app, login("")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert!(body.contains("6"), "{body}");
+        let (s, _, _) = call(&app, login(&code)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "a used code is refused");
+        let next = format!("{:06}", totp::totp(&key, now + 30, 6));
+        let (s, _, _) = call(&app, login(&next)).await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{}", b.name);
+        let audit = b.store.login_attempts(20).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|a| a.success && a.detail == "password+totp"));
+        assert!(audit
+            .iter()
+            .any(|a| !a.success && a.detail == "one-time code missing"));
     }
 }

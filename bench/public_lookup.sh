@@ -13,12 +13,18 @@ db="sqlite://$out/load.db"
 if [ ! -f "$out/load.db" ]; then
   /usr/bin/time -f "load: %e s" "$bin" demo --no-serve --database "$db" --scale 10000 > "$out/load.txt"
 fi
-python3 - "$out/load.db" "$out/codes.txt" <<'PY'
-import sqlite3, sys
+python3 - "$out/load.db" "$out" <<'PY'
+import sqlite3, sys, os
 con = sqlite3.connect(sys.argv[1])
-with open(sys.argv[2], "w") as f:
-    for (code,) in con.execute("SELECT uscc FROM organisations WHERE id LIKE 'org-load-%'"):
-        f.write(code + "\n")
+out = sys.argv[2]
+rows = con.execute("SELECT uscc, name_zh, name_en, city_zh, city_en FROM organisations WHERE id LIKE 'org-load-%'").fetchall()
+def write(name, lines):
+    with open(os.path.join(out, name), "w") as f:
+        f.write("".join(l + "\n" for l in lines))
+write("codes.txt", [r[0] for r in rows])
+write("names_full.txt", [r[2] for r in rows])
+# What people type: the name without its city, in either language.
+write("names_part.txt", [r[2][len(r[4]) + 1:] for r in rows] + [r[1][len(r[3]):] for r in rows])
 PY
 port=18080
 "$bin" serve --database "$db" --bind 127.0.0.1:$port 2> "$out/serve.log" &
@@ -33,5 +39,5 @@ run "filing number lookup (HTML page)" "/public/project/"
 run "institution page (JSON)" "/api/v1/public/institutions/"
 run "institution page (HTML)" "/public/org/"
 run "institution search by code (JSON)" "/api/v1/public/institutions?q=CODE"
-run "institution search by distinctive name part (JSON)" "/api/v1/public/institutions?q="
-run "institution search by whole shared-prefix name (JSON)" "/api/v1/public/institutions?q=FULL"
+run "institution search by name without the city, zh or en (JSON)" "/api/v1/public/institutions?q=PART"
+run "institution search by whole name (JSON)" "/api/v1/public/institutions?q=FULL"

@@ -1076,20 +1076,126 @@ fn qual(
     }
 }
 
+/// Three cities in each of the twelve load-test provinces (same order as
+/// `PROVINCES` in `load_bulk`).
+const BULK_CITIES: [[(&str, &str); 3]; 12] = [
+    [
+        ("北京", "Beijing"),
+        ("朝阳", "Chaoyang"),
+        ("海淀", "Haidian"),
+    ],
+    [("天津", "Tianjin"), ("滨海", "Binhai"), ("武清", "Wuqing")],
+    [
+        ("上海", "Shanghai"),
+        ("浦东", "Pudong"),
+        ("闵行", "Minhang"),
+    ],
+    [("南京", "Nanjing"), ("苏州", "Suzhou"), ("无锡", "Wuxi")],
+    [
+        ("杭州", "Hangzhou"),
+        ("宁波", "Ningbo"),
+        ("温州", "Wenzhou"),
+    ],
+    [("济南", "Jinan"), ("青岛", "Qingdao"), ("烟台", "Yantai")],
+    [
+        ("武汉", "Wuhan"),
+        ("宜昌", "Yichang"),
+        ("襄阳", "Xiangyang"),
+    ],
+    [
+        ("长沙", "Changsha"),
+        ("株洲", "Zhuzhou"),
+        ("岳阳", "Yueyang"),
+    ],
+    [
+        ("广州", "Guangzhou"),
+        ("深圳", "Shenzhen"),
+        ("佛山", "Foshan"),
+    ],
+    [("海口", "Haikou"), ("三亚", "Sanya"), ("琼海", "Qionghai")],
+    [
+        ("重庆", "Chongqing"),
+        ("万州", "Wanzhou"),
+        ("涪陵", "Fuling"),
+    ],
+    [("成都", "Chengdu"), ("绵阳", "Mianyang"), ("宜宾", "Yibin")],
+];
+
+/// Name words of the fictional load-test hospitals.
+const BULK_WORDS: [(&str, &str); 40] = [
+    ("仁和", "Renhe"),
+    ("博爱", "Bo'ai"),
+    ("康宁", "Kangning"),
+    ("同仁", "Tongren"),
+    ("华康", "Huakang"),
+    ("瑞安", "Rui'an"),
+    ("长庚", "Changgeng"),
+    ("和平", "Heping"),
+    ("安康", "Ankang"),
+    ("济世", "Jishi"),
+    ("普仁", "Puren"),
+    ("惠民", "Huimin"),
+    ("福寿", "Fushou"),
+    ("德济", "Deji"),
+    ("明德", "Mingde"),
+    ("广慈", "Guangci"),
+    ("博仁", "Boren"),
+    ("仁爱", "Ren'ai"),
+    ("爱康", "Aikang"),
+    ("泰和", "Taihe"),
+    ("嘉会", "Jiahui"),
+    ("和睦", "Hemu"),
+    ("宏康", "Hongkang"),
+    ("永康", "Yongkang"),
+    ("恒康", "Hengkang"),
+    ("益民", "Yimin"),
+    ("惠康", "Huikang"),
+    ("天佑", "Tianyou"),
+    ("启明", "Qiming"),
+    ("南山", "Nanshan"),
+    ("东方", "Dongfang"),
+    ("中和", "Zhonghe"),
+    ("崇仁", "Chongren"),
+    ("怡康", "Yikang"),
+    ("瑞慈", "Ruici"),
+    ("长安", "Chang'an"),
+    ("新华", "Xinhua"),
+    ("松鹤", "Songhe"),
+    ("春晖", "Chunhui"),
+    ("仁泽", "Renze"),
+];
+
+const BULK_KINDS: [(&str, &str); 8] = [
+    ("医院", "Hospital"),
+    ("肿瘤医院", "Cancer Hospital"),
+    ("血液病医院", "Hospital of Blood Diseases"),
+    ("儿童医院", "Children's Hospital"),
+    ("骨科医院", "Orthopaedic Hospital"),
+    ("妇产医院", "Women's Hospital"),
+    ("人民医院", "People's Hospital"),
+    ("中医医院", "Hospital of Traditional Chinese Medicine"),
+];
+
+/// The i-th load-test hospital's names: city, name word and kind vary so
+/// that 11,520 institutions have distinct names, as real ones do.
+fn bulk_name(i: u32) -> (String, String) {
+    let i = i as usize;
+    let (city_zh, city_en) = BULK_CITIES[i % 12][(i / 12) % 3];
+    let (word_zh, word_en) = BULK_WORDS[(i / 36) % 40];
+    let (kind_zh, kind_en) = BULK_KINDS[(i / 1440) % 8];
+    (
+        format!("{city_zh}{word_zh}{kind_zh}"),
+        format!("{city_en} {word_en} {kind_en}"),
+    )
+}
+
 /// Bulk synthetic data for load tests: `scale` institutions with ten filed
 /// projects each, appended as ledger batches (one per institution).
 async fn load_bulk(store: &dyn Store, scale: u32) -> StoreResult<()> {
     const PROVINCES: &[&str] = &[
         "11", "12", "31", "32", "33", "37", "42", "43", "44", "46", "50", "51",
     ];
-    let existing = store
-        .organisations(&celltrail_store::OrgFilter {
-            q: Some("Load-test".into()),
-            limit: Some(1),
-            ..Default::default()
-        })
-        .await?;
-    if !existing.is_empty() {
+    if store.organisation("org-load-000000").await?.is_some() {
         return Ok(());
     }
     let when = When::at(day(2026, 3, 2), 1, 0);
@@ -1102,12 +1208,12 @@ async fn load_bulk(store: &dyn Store, scale: u32) -> StoreResult<()> {
             id: id.clone(),
             org_type: MI.into(),
             profile: projection::OrgProfile {
-                name_zh: format!("负载测试医院{i:06}"),
-                name_en: format!("Load-test Hospital {i:06}"),
+                name_zh: bulk_name(i).0,
+                name_en: bulk_name(i).1,
                 uscc: Some(fictional_uscc(&format!("12{province}0000"), &id)),
                 province_code: province.into(),
-                city_zh: String::new(),
-                city_en: String::new(),
+                city_zh: BULK_CITIES[i as usize % 12][(i as usize / 12) % 3].0.into(),
+                city_en: BULK_CITIES[i as usize % 12][(i as usize / 12) % 3].1.into(),
                 grade: Some("3B".into()),
                 address_zh: String::new(),
                 address_en: String::new(),
@@ -1184,6 +1290,13 @@ async fn load_bulk(store: &dyn Store, scale: u32) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_names_are_distinct() {
+        let names: std::collections::HashSet<String> =
+            (0..11_520).map(|i| bulk_name(i).0).collect();
+        assert_eq!(names.len(), 11_520);
+    }
 
     #[test]
     fn fictional_codes_pass_the_registry_check() {

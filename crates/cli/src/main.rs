@@ -148,6 +148,14 @@ enum UserCmd {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Remove a user's second factor (lost authenticator); they enrol again
+    /// at the next sign-in. Recorded in the login audit.
+    ResetTotp {
+        username: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
     /// Create the platform organisation and its administrator on an empty database.
     Bootstrap {
         #[arg(long, default_value = "admin")]
@@ -496,6 +504,41 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                     .collect::<Vec<_>>()
                     .join("\n")
             });
+        }
+        Cmd::User(UserCmd::ResetTotp { username, reason }) => {
+            if reason.trim().is_empty() {
+                return Err(CliError {
+                    code: "field_required",
+                    message: "--reason is required".into(),
+                    exit: 2,
+                });
+            }
+            let store = open_store(&cfg.database_url).await?;
+            let user = store.user_by_username(&username).await?.ok_or(CliError {
+                code: "user_not_found",
+                message: username.clone(),
+                exit: 1,
+            })?;
+            store.set_totp(&user.id, None).await?;
+            store
+                .record_login(&celltrail_store::LoginAttempt {
+                    username: user.username.clone(),
+                    user_id: Some(user.id.clone()),
+                    success: false,
+                    ip: "cli".into(),
+                    detail: format!("second factor reset by an operator: {}", reason.trim()),
+                    at: celltrail_store::now_rfc3339(),
+                })
+                .await?;
+            print(
+                json,
+                &serde_json::json!({"reset": true, "username": username}),
+                |_| {
+                    format!(
+                        "second factor of {username} removed; they enrol again at the next sign-in"
+                    )
+                },
+            );
         }
         Cmd::User(UserCmd::Bootstrap { username, password }) => {
             let store = open_store(&cfg.database_url).await?;

@@ -150,6 +150,32 @@ fn commands_speak_json_and_fail_with_codes() {
         &url,
     ]);
     assert_eq!(code, 0);
+    let (code, out, _) = celltrail(&[
+        "--json",
+        "user",
+        "reset-totp",
+        "nobody",
+        "--reason",
+        "lost phone",
+        "--database",
+        &url,
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["error"]["code"],
+        "user_not_found"
+    );
+    let (code, out, _) = celltrail(&[
+        "--json",
+        "user",
+        "reset-totp",
+        "admin",
+        "--reason",
+        "lost phone",
+        "--database",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{out}");
     let (code, out, _) = celltrail(&["--json", "org", "show", "org-nope", "--database", &url]);
     assert_eq!(code, 1);
     assert_eq!(

@@ -1021,24 +1021,21 @@ pub async fn bootstrap(
     admin_password: &str,
     when: &When,
 ) -> StoreResult<Option<User>> {
-    if store.organisation(SYSTEM_ORG).await?.is_some() {
+    // Check the password before writing anything, so a refused password
+    // leaves no platform without its administrator.
+    hash_password(admin_password)?;
+    let has_admin = store
+        .users(Some(SYSTEM_ORG))
+        .await?
+        .iter()
+        .any(|u| u.active && u.roles.iter().any(|r| r == Role::PlatformAdmin.as_str()));
+    if has_admin {
         return Ok(None);
     }
     let system = Actor::system();
-    let input = OrgInput {
-        id: Some(SYSTEM_ORG.into()),
-        org_type: "platform".into(),
-        name_zh: "CellTrail 平台运营".into(),
-        name_en: "CellTrail platform operations".into(),
-        uscc: None,
-        province_code: "00".into(),
-        city_zh: String::new(),
-        city_en: String::new(),
-        grade: None,
-        address_zh: String::new(),
-        address_en: String::new(),
-    };
-    register_org(store, &system, &input, "platform bootstrap", when).await?;
+    if store.organisation(SYSTEM_ORG).await?.is_none() {
+        register_platform(store, &system, when).await?;
+    }
     let user = create_user(
         store,
         &system,
@@ -1055,4 +1052,25 @@ pub async fn bootstrap(
     )
     .await?;
     Ok(Some(user))
+}
+
+async fn register_platform(
+    store: &dyn Store,
+    system: &Actor,
+    when: &When,
+) -> StoreResult<Organisation> {
+    let input = OrgInput {
+        id: Some(SYSTEM_ORG.into()),
+        org_type: "platform".into(),
+        name_zh: "CellTrail 平台运营".into(),
+        name_en: "CellTrail platform operations".into(),
+        uscc: None,
+        province_code: "00".into(),
+        city_zh: String::new(),
+        city_en: String::new(),
+        grade: None,
+        address_zh: String::new(),
+        address_en: String::new(),
+    };
+    register_org(store, system, &input, "platform bootstrap", when).await
 }

@@ -670,6 +670,11 @@ async fn serve(store: DynStore, cfg: &Config, bind: String) -> CliResult<()> {
         ..Default::default()
     };
     let state = celltrail_web::AppState::new(store, cal, web_cfg);
+    // The public name index, built before the first search.
+    state
+        .directory
+        .warm(&state.store, celltrail_web::public::PUBLIC_TYPES)
+        .await?;
     let listener = tokio::net::TcpListener::bind(&bind).await.map_err(io_err)?;
     eprintln!("CellTrail listening on http://{bind}/");
     axum_serve(listener, celltrail_web::app(state)).await

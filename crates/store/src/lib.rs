@@ -52,6 +52,11 @@ pub type VerifyOutcome = Result<Summary, celltrail_ledger::Break>;
 pub trait Store: Send + Sync {
     fn backend(&self) -> Backend;
 
+    /// A counter this process bumps after every committed write to the
+    /// ledger (and replay): in-memory caches rebuild when it moves. Writes
+    /// by other processes do not move it; caches also expire by age.
+    fn generation(&self) -> u64;
+
     /// Applies pending migrations; returns how many were applied.
     async fn migrate(&self) -> StoreResult<u32>;
 

@@ -106,6 +106,8 @@ pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     write: tokio::sync::Mutex<()>,
     signers: Mutex<HashMap<String, Arc<OrgSigner>>>,
+    /// Bumped after every committed append or replay (see `Store::generation`).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl SqliteStore {
@@ -133,6 +135,7 @@ impl SqliteStore {
             pool,
             write: tokio::sync::Mutex::new(()),
             signers: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 }
@@ -141,6 +144,8 @@ pub struct PgStore {
     pool: sqlx::PgPool,
     write: tokio::sync::Mutex<()>,
     signers: Mutex<HashMap<String, Arc<OrgSigner>>>,
+    /// Bumped after every committed append or replay (see `Store::generation`).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl PgStore {
@@ -164,6 +169,7 @@ impl PgStore {
             pool,
             write: tokio::sync::Mutex::new(()),
             signers: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -484,6 +490,10 @@ macro_rules! backend {
                 $backend
             }
 
+            fn generation(&self) -> u64 {
+                self.generation.load(std::sync::atomic::Ordering::Acquire)
+            }
+
             async fn migrate(&self) -> StoreResult<u32> {
                 sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
                     .execute(&self.pool)
@@ -595,6 +605,7 @@ macro_rules! backend {
                         .await?;
                 }
                 tx.commit().await?;
+                self.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
                 Ok(out)
             }
 
@@ -733,6 +744,7 @@ macro_rules! backend {
                     }
                 }
                 tx.commit().await?;
+                self.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
                 Ok(n)
             }
 

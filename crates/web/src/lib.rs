@@ -7,6 +7,7 @@
 //! route→permission map here, and nowhere else.
 
 pub mod api;
+pub mod directory;
 pub mod error;
 pub mod i18n;
 pub mod metrics;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub config: WebConfig,
     pub limiter: Mutex<session::LoginLimiter>,
     pub metrics: metrics::Metrics,
+    /// In-memory name index for the public search.
+    pub directory: Arc<directory::Directory>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -74,6 +77,7 @@ impl AppState {
             config,
             limiter: Mutex::new(session::LoginLimiter::default()),
             metrics: metrics::Metrics::default(),
+            directory: Arc::new(directory::Directory::default()),
         })
     }
 }

@@ -19,7 +19,7 @@ use crate::session::{error_page, Auth};
 use crate::SharedState;
 
 /// Organisation types the public search lists: places that treat or make.
-const PUBLIC_TYPES: &[&str] = &["medical_institution", "preparation_centre"];
+pub const PUBLIC_TYPES: &[&str] = &["medical_institution", "preparation_centre"];
 
 #[derive(Deserialize, Default)]
 pub struct SearchQuery {
@@ -99,18 +99,28 @@ pub async fn search(
     if q.chars().count() > 100 {
         return Err(StoreError::invalid("field_too_long", "q", "too long").with_arg("max", "100"));
     }
-    let filter = OrgFilter {
-        q: Some(q.to_string()),
-        province_code: province.filter(|p| !p.is_empty()),
-        limit: Some(50),
-        ..Default::default()
+    let province = province.filter(|p| !p.is_empty());
+    let code_like = q.len() == 18 && q.chars().all(|c| c.is_ascii_alphanumeric());
+    let orgs = if code_like {
+        // A Unified Social Credit Code: the database's exact-match index.
+        let filter = OrgFilter {
+            q: Some(q.to_string()),
+            province_code: province,
+            limit: Some(50),
+            ..Default::default()
+        };
+        st.store
+            .organisations(&filter)
+            .await?
+            .into_iter()
+            .filter(|o| o.active && PUBLIC_TYPES.contains(&o.org_type.as_str()))
+            .collect()
+    } else {
+        st.directory
+            .search(&st.store, PUBLIC_TYPES, q, province.as_deref(), 50)
+            .await?
     };
-    let orgs = st.store.organisations(&filter).await?;
-    Ok(orgs
-        .into_iter()
-        .filter(|o| o.active && PUBLIC_TYPES.contains(&o.org_type.as_str()))
-        .map(PublicOrg::from)
-        .collect())
+    Ok(orgs.into_iter().map(PublicOrg::from).collect())
 }
 
 #[derive(Serialize)]

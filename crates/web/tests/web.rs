@@ -1094,3 +1094,101 @@ async fn administrators_enrol_and_use_a_second_factor() {
             .any(|a| !a.success && a.detail == "one-time code missing"));
     }
 }
+
+/// The in-memory directory answers exactly what the database's trigram index
+/// answers, and sees a new registration at once.
+#[tokio::test]
+async fn public_directory_matches_the_database_search() {
+    for b in backends().await {
+        world(&b.store).await;
+        let st = state(b.store.clone());
+        let sys = Actor::system();
+        for (id, zh, en, p) in [
+            (
+                "org-d1",
+                "申江大学附属华东医院",
+                "East China Hospital, Shenjiang University",
+                "31",
+            ),
+            (
+                "org-d2",
+                "天津海河血液病医院",
+                "Haihe Hospital of Blood Diseases",
+                "12",
+            ),
+            (
+                "org-d3",
+                "华东细胞制备中心",
+                "East China Cell Preparation Centre",
+                "31",
+            ),
+        ] {
+            let mut o = org(
+                id,
+                if id == "org-d3" {
+                    "preparation_centre"
+                } else {
+                    "medical_institution"
+                },
+                p,
+            );
+            o.name_zh = zh.into();
+            o.name_en = en.into();
+            service::register_org(b.store.as_ref(), &sys, &o, "test", &When::now())
+                .await
+                .unwrap();
+        }
+        let public = celltrail_web::public::PUBLIC_TYPES;
+        for (q, province) in [
+            ("医院", None),
+            ("华东", None),
+            ("east china", None),
+            ("EAST CHINA", Some("31")),
+            ("hospital", Some("12")),
+            ("org-mi", None),
+            ("zzz", None),
+            ("东华", None),
+        ] {
+            let from_db: Vec<String> = b
+                .store
+                .organisations(&celltrail_store::OrgFilter {
+                    q: Some(q.into()),
+                    province_code: province.map(str::to_string),
+                    limit: Some(1000),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|o| o.active && public.contains(&o.org_type.as_str()))
+                .map(|o| o.id)
+                .collect();
+            let from_dir: Vec<String> = st
+                .directory
+                .search(&b.store, public, q, province, 1000)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| o.id)
+                .collect();
+            assert_eq!(from_dir, from_db, "{}: {q:?}", b.name);
+        }
+        // A registration moves the store's generation; the next search sees it.
+        let before = b.store.generation();
+        let mut o = org("org-d4", "medical_institution", "46");
+        o.name_zh = "博鳌乐城华东分院".into();
+        service::register_org(b.store.as_ref(), &sys, &o, "test", &When::now())
+            .await
+            .unwrap();
+        assert!(b.store.generation() > before);
+        let ids: Vec<String> = st
+            .directory
+            .search(&b.store, public, "华东", None, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        assert!(ids.contains(&"org-d4".to_string()), "{ids:?}");
+    }
+}

@@ -954,7 +954,7 @@ pub async fn org_add_qualification(
         valid_from: f.valid_from,
         valid_to: Some(f.valid_to).filter(|v| !v.trim().is_empty()),
     };
-    match service::record_qualification(
+    let result = service::record_qualification(
         st.store.as_ref(),
         &auth.actor,
         &id,
@@ -963,20 +963,26 @@ pub async fn org_add_qualification(
         &When::now(),
     )
     .await
-    {
-        Ok(_) => Redirect::to(&format!("/app/orgs/{id}")).into_response(),
+    .map(|_| ());
+    org_form_outcome(&st, lang, &uri, &auth, &id, result).await
+}
+
+/// After a form on the organisation page: back to the page, or the page
+/// again with the error in the user's language.
+async fn org_form_outcome(
+    st: &SharedState,
+    lang: Lang,
+    uri: &Uri,
+    auth: &Auth,
+    id: &str,
+    result: Result<(), StoreError>,
+) -> Response {
+    match result {
+        Ok(()) => Redirect::to(&format!("/app/orgs/{id}")).into_response(),
         Err(e) => {
             let status = crate::error::status_of(e.kind, e.code);
-            show_org(
-                &st,
-                lang,
-                &uri,
-                &auth,
-                &id,
-                Some(crate::error::message(lang, &e)),
-                status,
-            )
-            .await
+            let message = crate::error::message(lang, &e);
+            show_org(st, lang, uri, auth, id, Some(message), status).await
         }
     }
 }
@@ -1020,7 +1026,7 @@ pub async fn org_add_user(
         roles: vec![f.role],
         password: f.password,
     };
-    match service::create_user(
+    let result = service::create_user(
         st.store.as_ref(),
         &auth.actor,
         &input,
@@ -1028,22 +1034,8 @@ pub async fn org_add_user(
         &When::now(),
     )
     .await
-    {
-        Ok(_) => Redirect::to(&format!("/app/orgs/{id}")).into_response(),
-        Err(e) => {
-            let status = crate::error::status_of(e.kind, e.code);
-            show_org(
-                &st,
-                lang,
-                &uri,
-                &auth,
-                &id,
-                Some(crate::error::message(lang, &e)),
-                status,
-            )
-            .await
-        }
-    }
+    .map(|_| ());
+    org_form_outcome(&st, lang, &uri, &auth, &id, result).await
 }
 
 #[derive(Template)]

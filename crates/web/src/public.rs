@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use celltrail_store::error::StoreError;
 use celltrail_store::service::When;
-use celltrail_store::{OrgFilter, Organisation, Project};
+use celltrail_store::{OrgFilter, Organisation, Project, PublicProjectRow};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{fail, parse_query, qualification_views, ApiResult, QualificationView};
@@ -73,7 +73,8 @@ pub struct PublicProject {
 }
 
 impl PublicProject {
-    fn from(p: Project) -> Option<Self> {
+    /// The public view of a project row; None while it has no filing number.
+    fn from_row(p: PublicProjectRow, institution_id: &str) -> Option<Self> {
         Some(PublicProject {
             filing_number: p.filing_number?,
             kind: p.kind,
@@ -82,8 +83,21 @@ impl PublicProject {
             category: p.category,
             state: p.state,
             filed_at: p.filed_at.map(|f| f.chars().take(10).collect()),
-            institution_id: p.org_id,
+            institution_id: institution_id.to_string(),
         })
+    }
+
+    fn from(p: Project) -> Option<Self> {
+        let row = PublicProjectRow {
+            filing_number: p.filing_number,
+            kind: p.kind,
+            title_zh: p.title_zh,
+            title_en: p.title_en,
+            category: p.category,
+            state: p.state,
+            filed_at: p.filed_at,
+        };
+        Self::from_row(row, &p.org_id)
     }
 }
 
@@ -145,18 +159,7 @@ pub async fn org_detail(st: &SharedState, id: &str) -> Result<PublicOrgDetail, S
         projects: inst
             .projects
             .into_iter()
-            .filter_map(|p| {
-                Some(PublicProject {
-                    filing_number: p.filing_number?,
-                    kind: p.kind,
-                    title_zh: p.title_zh,
-                    title_en: p.title_en,
-                    category: p.category,
-                    state: p.state,
-                    filed_at: p.filed_at.map(|f| f.chars().take(10).collect()),
-                    institution_id: id.to_string(),
-                })
-            })
+            .filter_map(|p| PublicProject::from_row(p, id))
             .collect(),
     })
 }

@@ -76,6 +76,16 @@ impl PageCtx {
     }
 }
 
+/// Renders a page with a status other than 200 (a form shown again with
+/// its error).
+pub fn render_status<T: Template>(t: &T, status: StatusCode) -> Response {
+    let mut resp = render(t);
+    if resp.status() == StatusCode::OK {
+        *resp.status_mut() = status;
+    }
+    resp
+}
+
 pub fn render<T: Template>(t: &T) -> Response {
     match t.render() {
         Ok(s) => Html(s).into_response(),
@@ -369,9 +379,7 @@ pub async fn login_submit(
                 username: f.username,
                 error: Some(crate::error::message(lang, &e)),
             };
-            let mut resp = render(&page);
-            *resp.status_mut() = status;
-            resp
+            render_status(&page, status)
         }
     }
 }
@@ -650,9 +658,7 @@ pub async fn project_create(
                 error_field: e.field.clone().unwrap_or_default(),
                 form: f,
             };
-            let mut resp = render(&page);
-            *resp.status_mut() = status;
-            resp
+            render_status(&page, status)
         }
     }
 }
@@ -689,9 +695,7 @@ async fn show_project(
         history,
         error,
     };
-    let mut resp = render(&page);
-    *resp.status_mut() = status;
-    resp
+    render_status(&page, status)
 }
 
 pub async fn project_page(
@@ -897,9 +901,7 @@ async fn show_org(
         qual_kinds: service::QUALIFICATION_KINDS,
         error,
     };
-    let mut resp = render(&page);
-    *resp.status_mut() = status;
-    resp
+    render_status(&page, status)
 }
 
 pub async fn org_page(
@@ -1102,11 +1104,8 @@ fn org_new_page(
         error: error.map(|e| crate::error::message(lang, e)),
         error_field: error.and_then(|e| e.field.clone()).unwrap_or_default(),
     };
-    let mut resp = render(&page);
-    if let Some(e) = error {
-        *resp.status_mut() = crate::error::status_of(e.kind, e.code);
-    }
-    resp
+    let status = error.map_or(StatusCode::OK, |e| crate::error::status_of(e.kind, e.code));
+    render_status(&page, status)
 }
 
 pub async fn org_new(headers: HeaderMap, uri: Uri, Extension(auth): Extension<Auth>) -> Response {
@@ -1250,9 +1249,7 @@ async fn show_account(
         secret,
         error,
     };
-    let mut resp = render(&page);
-    *resp.status_mut() = status;
-    resp
+    render_status(&page, status)
 }
 
 fn hex_bytes(h: &str) -> Vec<u8> {

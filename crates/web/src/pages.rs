@@ -100,11 +100,12 @@ fn page_error(lang: Lang, e: StoreError) -> Response {
     error_page(lang, crate::error::status_of(e.kind, e.code), &e)
 }
 
-/// Only same-site relative paths may be redirect targets.
-fn safe_next(next: Option<&str>) -> String {
+/// Only same-site paths may be redirect targets: `//host` and `/\\host`
+/// would leave the site (no open redirect, OWASP ASVS 5.1.5).
+pub fn safe_next(next: Option<&str>, default: &str) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/app".to_string(),
+        _ => default.to_string(),
     }
 }
 
@@ -185,10 +186,7 @@ pub async fn switch_lang(
     let next = axum::extract::Query::<NextQuery>::try_from_uri(&uri)
         .ok()
         .and_then(|q| q.0.next);
-    let target = match next.as_deref() {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") => n.to_string(),
-        _ => "/".to_string(),
-    };
+    let target = safe_next(next.as_deref(), "/");
     let Some(lang) = Lang::from_code(&code) else {
         return page_error(Lang::Zh, StoreError::invalid("lang_invalid", "code", code));
     };
@@ -220,7 +218,7 @@ pub async fn login_form(headers: HeaderMap, uri: Uri) -> Response {
         .and_then(|q| q.0.next);
     render(&LoginPage {
         ctx: PageCtx::new(lang, None, &uri, "login.title"),
-        next: safe_next(next.as_deref()),
+        next: safe_next(next.as_deref(), "/app"),
         username: String::new(),
         error: None,
     })
@@ -361,7 +359,7 @@ pub async fn login_submit(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let lang = lang_of(&headers, uri.query());
-    let next = safe_next(f.next.as_deref());
+    let next = safe_next(f.next.as_deref(), "/app");
     match check_login(&st, &f.username, &f.password, &f.code, &client_ip(&headers)).await {
         Ok(user) => match start_session(&st, &user.id).await {
             Ok(id) => (

@@ -72,6 +72,17 @@ pub struct PublicProject {
     pub institution_id: String,
 }
 
+/// The calendar date of a ledger time in China Standard Time (UTC+8), the
+/// date people in China know the filing by.
+fn cst_date(rfc3339: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => (t.with_timezone(&chrono::Utc) + chrono::Duration::hours(8))
+            .format("%Y-%m-%d")
+            .to_string(),
+        Err(_) => rfc3339.chars().take(10).collect(),
+    }
+}
+
 impl PublicProject {
     /// The public view of a project row; None while it has no filing number.
     fn from_row(p: PublicProjectRow, institution_id: &str) -> Option<Self> {
@@ -82,7 +93,7 @@ impl PublicProject {
             title_en: p.title_en,
             category: p.category,
             state: p.state,
-            filed_at: p.filed_at.map(|f| f.chars().take(10).collect()),
+            filed_at: p.filed_at.map(|f| cst_date(&f)),
             institution_id: institution_id.to_string(),
         })
     }
@@ -346,5 +357,16 @@ pub async fn project_page(
             d,
         }),
         Err(e) => error_page(lang, StatusCode::NOT_FOUND, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn filing_dates_are_china_standard_time() {
+        // 2026-05-01 16:30 UTC is already 2 May in Beijing (UTC+8).
+        assert_eq!(super::cst_date("2026-05-01T16:30:00.000Z"), "2026-05-02");
+        assert_eq!(super::cst_date("2026-05-01T15:59:59.999Z"), "2026-05-01");
+        assert_eq!(super::cst_date("not a time at all"), "not a time");
     }
 }

@@ -501,6 +501,30 @@ async fn health_ready_metrics() {
         body.contains("route=\"/readyz\",status=\"200\"} 1"),
         "{body}"
     );
+    // Security headers on every answer (OWASP ASVS 14.4).
+    assert_eq!(h.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+    assert_eq!(h.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+    let csp = h
+        .get(header::CONTENT_SECURITY_POLICY)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    // The language switch only redirects within the site.
+    for evil in [
+        "//evil.example/x",
+        "/\\evil.example",
+        "https://evil.example/",
+    ] {
+        let uri = format!("/lang/en?next={}", urlencoding::encode(evil));
+        let (s, _, h) = call(
+            &app,
+            Request::builder().uri(uri).body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        assert_eq!(h.get(header::LOCATION).unwrap(), "/", "{evil}");
+    }
 }
 
 /// Every message key the templates and the code use exists in both

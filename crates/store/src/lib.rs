@@ -144,6 +144,12 @@ pub async fn open(url: &str) -> StoreResult<DynStore> {
     Ok(store)
 }
 
+/// Does a search term have the shape of a Unified Social Credit Code (18
+/// letters or digits)? Such terms take the exact-match index on the code.
+pub fn looks_like_uscc(q: &str) -> bool {
+    q.len() == 18 && q.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
 /// Current time as the ledger writes it: RFC 3339, UTC, milliseconds.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now()

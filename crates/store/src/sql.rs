@@ -782,8 +782,7 @@ macro_rules! backend {
             async fn organisations(&self, f: &OrgFilter) -> StoreResult<Vec<Organisation>> {
                 let mut sql = String::from("SELECT * FROM organisations WHERE 1=1");
                 let mut args = Vec::new();
-                let code_like = |q: &str| q.len() == 18 && q.chars().all(|c| c.is_ascii_alphanumeric());
-                if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| code_like(q)) {
+                if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| crate::looks_like_uscc(q)) {
                     // A Unified Social Credit Code: an indexed exact match.
                     args.push(Val::Text(q.to_uppercase()));
                     sql.push_str(&format!(" AND uscc = ${}", args.len()));

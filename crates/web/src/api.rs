@@ -481,21 +481,36 @@ pub struct HistoryEntry {
     pub prev_hash: String,
 }
 
+/// The project's audit trail, after checking the actor may see it.
 pub async fn history(
     st: &SharedState,
     actor: &service::Actor,
     id: &str,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
     visible_project(st.store.as_ref(), actor, id).await?;
+    stream_history(st, id).await
+}
+
+/// The project's audit trail; the caller has checked access (the project
+/// page does so through [`project_view`]). Each actor's name is read once.
+pub async fn stream_history(st: &SharedState, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
     let events = st
         .store
         .stream_events(&celltrail_store::projection::project_stream(id))
         .await?;
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(events.len());
     for e in events {
-        let actor_name = match st.store.user(&e.actor).await? {
-            Some(u) => u.display_name,
-            None => e.actor.clone(),
+        let actor_name = match names.get(&e.actor) {
+            Some(n) => n.clone(),
+            None => {
+                let n = match st.store.user(&e.actor).await? {
+                    Some(u) => u.display_name,
+                    None => e.actor.clone(),
+                };
+                names.insert(e.actor.clone(), n.clone());
+                n
+            }
         };
         out.push(HistoryEntry {
             seq: e.seq,

@@ -17,7 +17,7 @@ use celltrail_store::{LoginAttempt, OrgFilter, Organisation, Project, ProjectFil
 use serde::Deserialize;
 
 use crate::api::{
-    history, project_view, qualification_views, HistoryEntry, ProjectView, QualificationView,
+    project_view, qualification_views, stream_history, HistoryEntry, ProjectView, QualificationView,
 };
 use crate::i18n::{lang_of, Labels, LANG_COOKIE};
 use crate::session::{error_page, session_cookie, start_session, Auth};
@@ -683,7 +683,8 @@ async fn show_project(
         Ok(v) => v,
         Err(e) => return page_error(lang, e),
     };
-    let history = match history(st, &auth.actor, id).await {
+    // project_view checked access already.
+    let history = match stream_history(st, id).await {
         Ok(h) => h,
         Err(e) => return page_error(lang, e),
     };

@@ -125,8 +125,7 @@ pub async fn search(
         return Err(StoreError::invalid("field_too_long", "q", "too long").with_arg("max", "100"));
     }
     let province = province.filter(|p| !p.is_empty());
-    let code_like = q.len() == 18 && q.chars().all(|c| c.is_ascii_alphanumeric());
-    let orgs = if code_like {
+    let orgs = if celltrail_store::looks_like_uscc(q) {
         // A Unified Social Credit Code: the database's exact-match index.
         let filter = OrgFilter {
             q: Some(q.to_string()),

@@ -293,6 +293,7 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
             let store = open_store(&cfg.database_url).await?;
             let cal = calendar(&cfg)?;
             let report = demo::load(store.as_ref(), &cal, a.scale).await?;
+            store_checkpoint(&store).await?;
             print(json, &report, demo::DemoReport::human);
             if !a.no_serve {
                 // The demo runs on loopback over plain HTTP, and lets the demo
@@ -376,7 +377,17 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                         json,
                         &serde_json::json!({"ok": true, "source": source, "summary": s}),
                         |_| {
-                            format!("ledger intact ({source}): {} events in {} streams, {} seals verified", s.events, s.streams, s.seals)
+                            let mut line = format!(
+                                "ledger intact ({source}): {} events in {} streams, {} seals verified under {} checkpoints",
+                                s.events, s.streams, s.seals, s.checkpoints
+                            );
+                            if s.pending > 0 {
+                                line.push_str(&format!(
+                                    "; {} newest seal entries await their checkpoint signature (the server signs within a second)",
+                                    s.pending
+                                ));
+                            }
+                            line
                         },
                     );
                 }
@@ -403,7 +414,10 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                 .map_err(io_err)?;
             std::fs::rename(&tmp, &out).map_err(io_err)?;
             print(json, &serde_json::json!({"out": out, "summary": s}), |_| {
-                format!("exported {} events, {} seals to {out}", s.events, s.seals)
+                format!(
+                    "exported {} events, {} seals, {} checkpoints to {out}",
+                    s.events, s.seals, s.checkpoints
+                )
             });
         }
         Cmd::Ledger(LedgerCmd::Replay) => {
@@ -483,6 +497,7 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                 &When::now(),
             )
             .await?;
+            store_checkpoint(&store).await?;
             print(json, &org, |o| {
                 format!("registered {} ({})", o.id, o.name_zh)
             });
@@ -544,6 +559,7 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
             let store = open_store(&cfg.database_url).await?;
             let created =
                 service::bootstrap(store.as_ref(), &username, &password, &When::now()).await?;
+            store_checkpoint(&store).await?;
             print(
                 json,
                 &serde_json::json!({"created": created.is_some(), "username": username}),
@@ -676,8 +692,38 @@ async fn serve(store: DynStore, cfg: &Config, bind: String) -> CliResult<()> {
         .warm(&state.store, celltrail_web::public::PUBLIC_TYPES)
         .await?;
     let listener = tokio::net::TcpListener::bind(&bind).await.map_err(io_err)?;
+    // Seal entries a previous process left waiting, then keep signing
+    // checkpoints while serving, and once more after the last request.
+    store_checkpoint(&state.store).await?;
+    let sealer = tokio::spawn(sealer(state.store.clone()));
     eprintln!("CellTrail listening on http://{bind}/");
-    axum_serve(listener, celltrail_web::app(state)).await
+    let served = axum_serve(listener, celltrail_web::app(state.clone())).await;
+    sealer.abort();
+    store_checkpoint(&state.store).await?;
+    served
+}
+
+/// How often the server signs waiting checkpoints. Entries at least this old
+/// are signed at each tick, so none waits much longer than twice this.
+const SEAL_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Signs the open checkpoints of the organisations that appended, every
+/// [`SEAL_EVERY`]. A failed round is reported and retried at the next tick.
+async fn sealer(store: DynStore) {
+    let mut tick = tokio::time::interval(SEAL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.checkpoint(SEAL_EVERY).await {
+            eprintln!("checkpoint signing failed (retrying): {e}");
+        }
+    }
+}
+
+/// Signs every waiting checkpoint now (after a command that wrote).
+async fn store_checkpoint(store: &DynStore) -> CliResult<()> {
+    store.checkpoint(std::time::Duration::ZERO).await?;
+    Ok(())
 }
 
 async fn axum_serve(

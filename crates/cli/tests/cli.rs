@@ -333,6 +333,8 @@ fn acknowledged_records_survive_kill_9() {
         "list",
         "--state",
         "draft",
+        "--limit",
+        "1000000",
         "--database",
         &url,
     ]);
@@ -343,7 +345,12 @@ fn acknowledged_records_survive_kill_9() {
         .map(|p| p["id"].as_str().unwrap().to_string())
         .collect();
     for id in &acked {
-        assert!(listed.contains(id), "acknowledged draft {id} lost");
+        assert!(
+            listed.contains(id),
+            "acknowledged draft {id} lost ({} acknowledged, {} listed)",
+            acked.len(),
+            listed.len()
+        );
     }
     let (code, out, _) = celltrail(&["ledger", "verify", "--database", &url]);
     assert_eq!(code, 0, "{out}");

@@ -6,29 +6,34 @@
 //! {"type":"header","format":"celltrail-ledger-export","version":1,"exported_at":"2026-05-01T08:00:00.000Z"}
 //! {"type":"key","org":…,"key_id":…,"alg":"ed25519","public_key":…}
 //! {"type":"event","hash":…,"body":"<the canonical body, as a JSON string>"}
-//! {"type":"seal","stream":…,"first_seq":…,"last_seq":…,"last_hash":…,"org":…,"key_id":…,"alg":"ed25519","signature":…}
+//! {"type":"seal","stream":…,"first_seq":…,"last_seq":…,"last_hash":…,"org":…,"key_id":…,"alg":"ed25519","checkpoint":…}
+//! {"type":"checkpoint","org":…,"n":…,"key_id":…,"alg":"ed25519","seals":…,"digest":…,"signature":…}
 //! ```
 //!
 //! The header comes first, then the keys, then events in ledger order with
-//! each seal right after the event it ends on (see [`crate::verify`]).
+//! each seal right after the event it ends on and each checkpoint after the
+//! last seal it signs (see [`crate::verify`]). Version 1 files, whose seals
+//! are each signed on their own (`"signature"` instead of `"checkpoint"`)
+//! and which have no checkpoint lines, are still read.
 //!
 //! The keys in a file vouch only for the file itself: whoever rewrites the
 //! whole file can also add a key of their own. An inspector who knows the
 //! organisations' published keys should use [`verify_reader_with_keys`].
 
-use std::collections::HashMap;
 use std::io::{self, BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
-use crate::seal::{OrgKey, Seal};
+use crate::seal::{Checkpoint, OrgKey, Seal};
 use crate::verify::{Break, Summary, Verifier};
 
 /// The `format` named in the header line.
 pub const EXPORT_FORMAT: &str = "celltrail-ledger-export";
-/// The `version` named in the header line.
-pub const EXPORT_VERSION: u32 = 1;
+/// The `version` written in the header line.
+pub const EXPORT_VERSION: u32 = 2;
+/// The versions a reader accepts: 1 (seals signed one by one) and 2 (checkpoints).
+pub const EXPORT_VERSIONS_READ: [u32; 2] = [1, 2];
 
 /// One line of an export.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -45,6 +50,7 @@ pub enum ExportLine {
         body: String,
     },
     Seal(Seal),
+    Checkpoint(Checkpoint),
 }
 
 impl ExportLine {
@@ -70,44 +76,6 @@ impl ExportLine {
 pub fn write_line<W: Write + ?Sized>(w: &mut W, line: &ExportLine) -> io::Result<()> {
     serde_json::to_writer(&mut *w, line).map_err(io::Error::from)?;
     w.write_all(b"\n")
-}
-
-/// Writes a whole export from memory: header, keys, then `events` in the
-/// order given, each followed by the seals whose `last_seq` it is.
-pub fn write_export<'a, W: Write + ?Sized>(
-    w: &mut W,
-    exported_at: &str,
-    keys: &[OrgKey],
-    events: impl IntoIterator<Item = &'a Event>,
-    seals: &[Seal],
-) -> io::Result<Summary> {
-    let mut by_end: HashMap<(&str, u64), Vec<&Seal>> = HashMap::new();
-    for s in seals {
-        by_end
-            .entry((s.stream.as_str(), s.last_seq))
-            .or_default()
-            .push(s);
-    }
-    write_line(w, &ExportLine::header(exported_at))?;
-    for k in keys {
-        write_line(w, &ExportLine::Key(k.clone()))?;
-    }
-    let mut summary = Summary::default();
-    let mut streams = std::collections::HashSet::new();
-    for ev in events {
-        write_line(w, &ExportLine::event(ev))?;
-        summary.events += 1;
-        streams.insert(ev.stream.as_str());
-        for s in by_end
-            .remove(&(ev.stream.as_str(), ev.seq))
-            .unwrap_or_default()
-        {
-            write_line(w, &ExportLine::Seal(s.clone()))?;
-            summary.seals += 1;
-        }
-    }
-    summary.streams = streams.len() as u64;
-    Ok(summary)
 }
 
 /// Why an export file did not verify.
@@ -181,7 +149,7 @@ fn verify_lines<R: BufRead>(
                 if seen_header {
                     return Err(parse_err(line_no, "a second header".to_string()));
                 }
-                if format != EXPORT_FORMAT || version != EXPORT_VERSION {
+                if format != EXPORT_FORMAT || !EXPORT_VERSIONS_READ.contains(&version) {
                     return Err(parse_err(
                         line_no,
                         format!("unsupported format {format:?} version {version}"),
@@ -215,6 +183,9 @@ fn verify_lines<R: BufRead>(
             }
             ExportLine::Seal(s) => {
                 verifier.seal(&s).map_err(VerifyFileError::Break)?;
+            }
+            ExportLine::Checkpoint(c) => {
+                verifier.checkpoint(&c).map_err(VerifyFileError::Break)?;
             }
         }
     }

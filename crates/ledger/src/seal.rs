@@ -1,4 +1,10 @@
-//! Organisation keys and batch seals (Ed25519 over the batch's last hash).
+//! Organisation keys, seals and checkpoints.
+//!
+//! A [`Seal`] records that an appended batch of one stream ends in a given
+//! hash. It is either signed on its own (`signature`, the format up to
+//! export version 1) or it is an entry of an organisation's numbered
+//! [`Checkpoint`] (`checkpoint`), whose one signature covers the SHA-256 of
+//! every entry's [`seal_message`] in ledger order ([`CheckpointDigest`]).
 
 use std::fmt::{self, Write as _};
 
@@ -12,7 +18,9 @@ use crate::LedgerError;
 /// The signature algorithm named in keys and seals.
 pub const SIG_ALG: &str = "ed25519";
 
-/// An organisation's signature over one appended batch of one stream.
+/// The end of one appended batch of one stream, vouched for by an
+/// organisation: signed on its own, or as an entry of a [`Checkpoint`].
+/// Exactly one of `signature` and `checkpoint` is present.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Seal {
     pub stream: String,
@@ -26,10 +34,93 @@ pub struct Seal {
     pub org: String,
     pub key_id: String,
     pub alg: String,
-    /// Lowercase hex of the 64-byte Ed25519 signature over [`seal_message`].
+    /// Lowercase hex of the 64-byte Ed25519 signature over [`seal_message`],
+    /// for a seal signed on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The number of the organisation's checkpoint that signs this entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<u64>,
+}
+
+impl Seal {
+    /// The bytes this seal contributes: what a lone seal's signature signs,
+    /// and what a checkpoint digests.
+    pub fn message(&self) -> Vec<u8> {
+        seal_message(
+            &self.stream,
+            self.first_seq,
+            self.last_seq,
+            &self.last_hash,
+            &self.org,
+            &self.key_id,
+        )
+    }
+}
+
+/// An organisation's signature over a run of seal entries: every entry
+/// carrying its number `n`, in ledger order. Checkpoints of one
+/// organisation are numbered 1, 2, 3, … without gaps, and each stands in
+/// the ledger after the last entry it covers.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Checkpoint {
+    pub org: String,
+    pub n: u64,
+    pub key_id: String,
+    pub alg: String,
+    /// How many seal entries it covers (at least one).
+    pub seals: u64,
+    /// Lowercase hex SHA-256 over the entries' [`seal_message`]s, concatenated in ledger order.
+    pub digest: String,
+    /// Lowercase hex of the Ed25519 signature over [`checkpoint_message`].
     pub signature: String,
 }
 
+/// The exact bytes a checkpoint signs: the canonical JSON (RFC 8785) of
+/// `{"alg","digest","key_id","n","org","seals"}`.
+pub fn checkpoint_message(org: &str, n: u64, key_id: &str, seals: u64, digest: &str) -> Vec<u8> {
+    let mut m = String::with_capacity(192 + org.len());
+    m.push_str("{\"alg\":");
+    write_string(&mut m, SIG_ALG);
+    m.push_str(",\"digest\":");
+    write_string(&mut m, digest);
+    m.push_str(",\"key_id\":");
+    write_string(&mut m, key_id);
+    let _ = write!(m, ",\"n\":{n},\"org\":");
+    write_string(&mut m, org);
+    let _ = write!(m, ",\"seals\":{seals}}}");
+    m.into_bytes()
+}
+
+/// The running digest of a checkpoint's entries, kept by whoever signs a
+/// checkpoint and by whoever verifies one, so both hash the same bytes.
+#[derive(Clone, Debug, Default)]
+pub struct CheckpointDigest {
+    hasher: Sha256,
+    seals: u64,
+}
+
+impl CheckpointDigest {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next entry, in ledger order.
+    pub fn add(&mut self, seal: &Seal) {
+        self.hasher.update(seal.message());
+        self.seals += 1;
+    }
+
+    /// How many entries have been added.
+    pub fn seals(&self) -> u64 {
+        self.seals
+    }
+
+    /// The lowercase hex digest of the entries added.
+    pub fn finish(self) -> String {
+        hex::encode(self.hasher.finalize())
+    }
+}
 /// The exact bytes that are signed: the canonical JSON (RFC 8785) of
 /// `{"alg","first_seq","key_id","last_hash","last_seq","org","stream"}`.
 pub fn seal_message(
@@ -212,7 +303,47 @@ impl OrgSigner {
             org: self.org.clone(),
             key_id: self.key_id.clone(),
             alg: SIG_ALG.to_string(),
-            signature: hex::encode(signature.to_bytes()),
+            signature: Some(hex::encode(signature.to_bytes())),
+            checkpoint: None,
+        }
+    }
+
+    /// An unsigned entry for the batch `first_seq..=last_seq` of `stream`,
+    /// to be signed by this organisation's checkpoint `n`.
+    pub fn entry(
+        &self,
+        stream: &str,
+        first_seq: u64,
+        last_seq: u64,
+        last_hash: &str,
+        n: u64,
+    ) -> Seal {
+        Seal {
+            stream: stream.to_string(),
+            first_seq,
+            last_seq,
+            last_hash: last_hash.to_string(),
+            org: self.org.clone(),
+            key_id: self.key_id.clone(),
+            alg: SIG_ALG.to_string(),
+            signature: None,
+            checkpoint: Some(n),
+        }
+    }
+
+    /// Signs checkpoint `n` over the entries gathered in `digest`.
+    pub fn checkpoint(&self, n: u64, digest: CheckpointDigest) -> Checkpoint {
+        let seals = digest.seals();
+        let digest = digest.finish();
+        let msg = checkpoint_message(&self.org, n, &self.key_id, seals, &digest);
+        Checkpoint {
+            org: self.org.clone(),
+            n,
+            key_id: self.key_id.clone(),
+            alg: SIG_ALG.to_string(),
+            seals,
+            digest,
+            signature: hex::encode(self.key.sign(&msg).to_bytes()),
         }
     }
 
@@ -279,7 +410,8 @@ mod tests {
         let seal = signer.seal("s", 1, 2, &"0".repeat(64));
         let vk = signer.public().verifying_key().expect("key");
         let sig = Signature::from_bytes(
-            &crate::hexutil::decode_lower::<64>(&seal.signature).expect("hex"),
+            &crate::hexutil::decode_lower::<64>(seal.signature.as_deref().expect("signed"))
+                .expect("hex"),
         );
         let msg = seal_message("s", 1, 2, &"0".repeat(64), "org:a", signer.key_id());
         assert!(vk.verify_strict(&msg, &sig).is_ok());

@@ -1,8 +1,9 @@
 //! Streaming verification with O(1) memory per stream.
 //!
 //! Feed order: keys first; then, for each stream, its events in sequence
-//! order, each seal right after the event with `seq == seal.last_seq`.
-//! Streams may interleave with each other. The first problem found is
+//! order, each seal right after the event with `seq == seal.last_seq`, and
+//! each checkpoint after the last seal entry it covers. Streams may
+//! interleave with each other. The first problem found is
 //! returned as a [`Break`] naming its stream and sequence number.
 
 use std::borrow::Cow;
@@ -16,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::event::HASH_ALG;
 use crate::hexutil::{decode_lower, encode_lower_32};
-use crate::seal::{seal_message, OrgKey, Seal, SIG_ALG};
+use crate::seal::{checkpoint_message, Checkpoint, CheckpointDigest, OrgKey, Seal, SIG_ALG};
 use crate::LedgerError;
 
 /// The first place where a ledger fails to verify.
@@ -44,16 +45,20 @@ pub enum BreakKind {
     ChainBroken,
     /// The body names another stream than the one it was stored under.
     StreamMismatch,
-    /// The seal's key is not known (or belongs to another organisation).
+    /// The seal's or checkpoint's key is not known (or belongs to another
+    /// organisation).
     SealUnknownKey,
-    /// The seal's signature does not verify.
+    /// The seal's or checkpoint's signature does not verify.
     SealSignatureInvalid,
     /// The seal does not cover exactly the events since the previous seal up
-    /// to the stream's current last event.
+    /// to the stream's current last event, or a checkpoint is not the
+    /// organisation's next one after its entries.
     SealOutOfOrder,
-    /// The seal's `last_hash` is not the hash of the event it claims to seal.
+    /// The seal's `last_hash` is not the hash of the event it claims to
+    /// seal, or a checkpoint's digest or count is not that of its entries.
     SealHashMismatch,
-    /// Events at the end of a stream carry no seal.
+    /// Events at the end of a stream carry no seal, or seal entries carry no
+    /// checkpoint signature.
     Unsealed,
 }
 
@@ -114,7 +119,13 @@ impl Break {
 pub struct Summary {
     pub streams: u64,
     pub events: u64,
+    /// Seals whose signature verified, alone or through their checkpoint.
     pub seals: u64,
+    /// Checkpoint signatures verified.
+    pub checkpoints: u64,
+    /// Seal entries still waiting for their checkpoint signature (only
+    /// [`Verifier::finish_pending`] lets any remain).
+    pub pending: u64,
 }
 
 #[derive(Debug)]
@@ -167,13 +178,30 @@ struct Locate {
     seq: Option<u64>,
 }
 
+/// An organisation's checkpoint whose entries have been seen but whose
+/// signature has not.
+#[derive(Debug)]
+struct OpenCheckpoint {
+    n: u64,
+    key_id: String,
+    digest: CheckpointDigest,
+    /// Where its first and last entries end: (stream, seq).
+    first: (String, u64),
+    last: (String, u64),
+}
+
 /// Verifies events and seals fed in ledger order; see the module docs.
 #[derive(Debug, Default)]
 pub struct Verifier {
     streams: HashMap<String, StreamState>,
     keys: HashMap<String, KnownKey>,
+    /// Per organisation: the checkpoint being gathered.
+    open: HashMap<String, OpenCheckpoint>,
+    /// Per organisation: the number of its last verified checkpoint.
+    closed: HashMap<String, u64>,
     events: u64,
     seals: u64,
+    checkpoints: u64,
 }
 
 impl Verifier {
@@ -298,7 +326,8 @@ impl Verifier {
     /// the key is known and belongs to `seal.org`; the seal covers exactly
     /// the events after the previous seal up to the stream's last event;
     /// `last_hash` is that event's hash; the Ed25519 signature over
-    /// [`seal_message`] verifies (strictly).
+    /// [`crate::seal_message`] verifies (strictly); or, for an entry of a
+    /// checkpoint, adds it to that checkpoint's digest.
     pub fn seal(&mut self, seal: &Seal) -> Result<(), Break> {
         let at = |seq: u64, kind: BreakKind, detail: String| {
             Break::new(seal.stream.as_str(), seq, kind, detail)
@@ -367,30 +396,137 @@ impl Verifier {
                 format!("unsupported signature algorithm {:?}", seal.alg),
             ));
         }
-        let Some(sig) = decode_lower::<64>(&seal.signature) else {
-            return Err(at(
-                seal.last_seq,
-                BreakKind::SealSignatureInvalid,
-                "signature is not 128 lowercase hex digits".to_string(),
-            ));
-        };
-        let msg = seal_message(
-            &seal.stream,
-            seal.first_seq,
-            seal.last_seq,
-            &seal.last_hash,
-            &seal.org,
-            &seal.key_id,
-        );
-        if let Err(e) = key.key.verify_strict(&msg, &Signature::from_bytes(&sig)) {
-            return Err(at(
-                seal.last_seq,
-                BreakKind::SealSignatureInvalid,
-                format!("signature by key {} does not verify: {e}", seal.key_id),
-            ));
+        match (&seal.signature, seal.checkpoint) {
+            (Some(signature), None) => {
+                let msg = seal.message();
+                if let Err(detail) = check_signature(&key.key, &msg, signature, &seal.key_id) {
+                    return Err(at(seal.last_seq, BreakKind::SealSignatureInvalid, detail));
+                }
+                self.seals += 1;
+            }
+            (None, Some(n)) => {
+                let next = self.closed.get(&seal.org).copied().unwrap_or(0) + 1;
+                if n != next {
+                    return Err(at(
+                        seal.last_seq,
+                        BreakKind::SealOutOfOrder,
+                        format!(
+                            "entry of checkpoint {n} of {}, whose next checkpoint is {next}",
+                            seal.org
+                        ),
+                    ));
+                }
+                let open = self
+                    .open
+                    .entry(seal.org.clone())
+                    .or_insert_with(|| OpenCheckpoint {
+                        n,
+                        key_id: seal.key_id.clone(),
+                        digest: CheckpointDigest::new(),
+                        first: (seal.stream.clone(), seal.first_seq),
+                        last: (seal.stream.clone(), seal.last_seq),
+                    });
+                if open.key_id != seal.key_id {
+                    return Err(at(
+                        seal.last_seq,
+                        BreakKind::SealUnknownKey,
+                        format!(
+                            "entry names key {} but checkpoint {n} of {} gathers entries of key {}",
+                            seal.key_id, seal.org, open.key_id
+                        ),
+                    ));
+                }
+                open.digest.add(seal);
+                open.last = (seal.stream.clone(), seal.last_seq);
+            }
+            _ => {
+                return Err(at(
+                    seal.last_seq,
+                    BreakKind::SealSignatureInvalid,
+                    "a seal carries either its own signature or a checkpoint number".to_string(),
+                ))
+            }
         }
         st.sealed_upto = seal.last_seq;
-        self.seals += 1;
+        Ok(())
+    }
+
+    /// Checks a checkpoint placed after the last seal entry it covers: it
+    /// is its organisation's next one; its key is known, belongs to the
+    /// organisation and is the key its entries name; its count and digest
+    /// are those of the entries seen; its signature over
+    /// [`checkpoint_message`] verifies (strictly).
+    pub fn checkpoint(&mut self, cp: &Checkpoint) -> Result<(), Break> {
+        let here = match self.open.get(&cp.org) {
+            Some(open) if open.n == cp.n => open.last.clone(),
+            _ => (format!("checkpoint {}#{}", cp.org, cp.n), 0),
+        };
+        let at =
+            |kind: BreakKind, detail: String| Break::new(here.0.as_str(), here.1, kind, detail);
+        let Some(key) = self.keys.get(&cp.key_id) else {
+            return Err(at(
+                BreakKind::SealUnknownKey,
+                format!("checkpoint by unknown key {:?} of {}", cp.key_id, cp.org),
+            ));
+        };
+        if key.org != cp.org {
+            return Err(at(
+                BreakKind::SealUnknownKey,
+                format!(
+                    "key {} belongs to {}, but the checkpoint claims {}",
+                    cp.key_id, key.org, cp.org
+                ),
+            ));
+        }
+        let open = match self.open.remove(&cp.org) {
+            Some(open) if open.n == cp.n => open,
+            other => {
+                let next = self.closed.get(&cp.org).copied().unwrap_or(0) + 1;
+                if let Some(open) = other {
+                    self.open.insert(cp.org.clone(), open);
+                }
+                return Err(at(
+                    BreakKind::SealOutOfOrder,
+                    format!(
+                        "checkpoint {} of {} covers no entry before it (next expected: {next})",
+                        cp.n, cp.org
+                    ),
+                ));
+            }
+        };
+        if open.key_id != cp.key_id {
+            return Err(at(
+                BreakKind::SealUnknownKey,
+                format!(
+                    "checkpoint by key {} but its entries name key {}",
+                    cp.key_id, open.key_id
+                ),
+            ));
+        }
+        if cp.alg != SIG_ALG {
+            return Err(at(
+                BreakKind::SealSignatureInvalid,
+                format!("unsupported signature algorithm {:?}", cp.alg),
+            ));
+        }
+        let count = open.digest.seals();
+        let digest = open.digest.finish();
+        if count != cp.seals || digest != cp.digest {
+            return Err(at(
+                BreakKind::SealHashMismatch,
+                format!(
+                    "checkpoint {} of {} names {} entries with digest {}, but its {count} entries digest to {digest}",
+                    cp.n, cp.org, cp.seals, cp.digest
+                ),
+            ));
+        }
+        let msg = checkpoint_message(&cp.org, cp.n, &cp.key_id, cp.seals, &cp.digest);
+        if let Err(detail) = check_signature(&key.key, &msg, &cp.signature, &cp.key_id) {
+            return Err(at(BreakKind::SealSignatureInvalid, detail));
+        }
+        self.closed.insert(cp.org.clone(), cp.n);
+        self.seals += count;
+        self.checkpoints += 1;
         Ok(())
     }
 
@@ -400,12 +536,41 @@ impl Verifier {
             streams: self.streams.len() as u64,
             events: self.events,
             seals: self.seals,
+            checkpoints: self.checkpoints,
+            pending: self.open.values().map(|o| o.digest.seals()).sum(),
         }
     }
 
-    /// Ends verification: every stream must be sealed up to its last event.
-    /// If several are not, the one with the smallest name is reported.
+    /// Ends verification: every stream must be sealed up to its last event
+    /// and every seal entry signed by its checkpoint. If several streams or
+    /// checkpoints are not, the smallest name is reported.
     pub fn finish(self) -> Result<Summary, Break> {
+        self.check_covered()?;
+        if let Some((org, open)) = self.open.iter().min_by(|a, b| a.0.cmp(b.0)) {
+            return Err(Break::new(
+                open.first.0.as_str(),
+                open.first.1,
+                BreakKind::Unsealed,
+                format!(
+                    "{} seal entries from here on wait for checkpoint {} of {org}, which is missing",
+                    open.digest.seals(),
+                    open.n
+                ),
+            ));
+        }
+        Ok(self.summary())
+    }
+
+    /// As [`Verifier::finish`], but seal entries still waiting for their
+    /// checkpoint are counted in [`Summary::pending`] rather than refused:
+    /// for a live database, where the newest entries are signed within
+    /// moments. Every event must still be covered by a seal or an entry.
+    pub fn finish_pending(self) -> Result<Summary, Break> {
+        self.check_covered()?;
+        Ok(self.summary())
+    }
+
+    fn check_covered(&self) -> Result<(), Break> {
         let unsealed = self
             .streams
             .iter()
@@ -420,8 +585,22 @@ impl Verifier {
                 format!("events {first}..={} carry no seal", st.last_seq),
             ));
         }
-        Ok(self.summary())
+        Ok(())
     }
+}
+
+/// Checks a hex Ed25519 signature strictly; the error is the detail to report.
+fn check_signature(
+    key: &VerifyingKey,
+    msg: &[u8],
+    signature: &str,
+    key_id: &str,
+) -> Result<(), String> {
+    let Some(sig) = decode_lower::<64>(signature) else {
+        return Err("signature is not 128 lowercase hex digits".to_string());
+    };
+    key.verify_strict(msg, &Signature::from_bytes(&sig))
+        .map_err(|e| format!("signature by key {key_id} does not verify: {e}"))
 }
 
 #[cold]

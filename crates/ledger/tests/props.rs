@@ -32,18 +32,39 @@ fn payload() -> impl Strategy<Value = Value> {
     })
 }
 
-/// Batches of appends: (signing org, [(stream, payload)]).
-fn batches() -> impl Strategy<Value = Vec<(usize, Vec<(usize, Value)>)>> {
+/// How an append is sealed.
+#[derive(Clone, Copy, Debug)]
+enum Sealing {
+    /// One signature per stream touched (export version 1).
+    Alone,
+    /// Entries of the org's open checkpoint, left open.
+    Entry,
+    /// Entries of the org's open checkpoint, which is then signed.
+    EntryThenCheckpoint,
+}
+
+type Batch = (usize, Sealing, Vec<(usize, Value)>);
+
+/// Batches of appends: (signing org, sealing, [(stream, payload)]).
+fn batches() -> impl Strategy<Value = Vec<Batch>> {
+    let sealing = prop_oneof![
+        Just(Sealing::Alone),
+        Just(Sealing::Entry),
+        Just(Sealing::EntryThenCheckpoint)
+    ];
     prop::collection::vec(
         (
             0..ORGS.len(),
+            sealing,
             prop::collection::vec((0..STREAMS.len(), payload()), 1..6),
         ),
         1..6,
     )
 }
 
-fn build(batches: &[(usize, Vec<(usize, Value)>)]) -> Ledger {
+/// The ledger the batches make, every open checkpoint signed at the end
+/// (as the store does before it exports).
+fn build(batches: &[Batch]) -> Ledger {
     let signers: Vec<OrgSigner> = ORGS
         .iter()
         .enumerate()
@@ -52,7 +73,7 @@ fn build(batches: &[(usize, Vec<(usize, Value)>)]) -> Ledger {
         })
         .collect();
     let mut l = Ledger::new(signers.iter().map(OrgSigner::public).collect());
-    for (org, events) in batches {
+    for (org, sealing, events) in batches {
         let batch = events
             .iter()
             .map(|(s, p)| NewEvent {
@@ -65,7 +86,17 @@ fn build(batches: &[(usize, Vec<(usize, Value)>)]) -> Ledger {
                 reason: "correction".to_string(),
             })
             .collect();
-        l.append(&signers[*org], batch);
+        match sealing {
+            Sealing::Alone => l.append(&signers[*org], batch),
+            Sealing::Entry => l.append_pending(&signers[*org], batch),
+            Sealing::EntryThenCheckpoint => {
+                l.append_pending(&signers[*org], batch);
+                l.checkpoint(&signers[*org]);
+            }
+        }
+    }
+    for signer in &signers {
+        l.checkpoint(signer);
     }
     l
 }
@@ -80,6 +111,7 @@ fn expected_summary(l: &Ledger) -> Summary {
                 streams.insert(e.stream.clone());
             }
             Item::Seal(_) => s.seals += 1,
+            Item::Checkpoint(_) => s.checkpoints += 1,
         }
     }
     s.streams = streams.len() as u64;
@@ -126,11 +158,7 @@ proptest! {
         }
         let mut failed_at = None;
         for (i, it) in l.items.iter().enumerate() {
-            let r = match it {
-                Item::Event(e) => v.event(&e.body, &e.hash),
-                Item::Seal(s) => v.seal(s),
-            };
-            if let Err(b) = r {
+            if let Err(b) = common::feed_one(&mut v, it) {
                 failed_at = Some((i, b));
                 break;
             }
@@ -147,7 +175,7 @@ proptest! {
     }
 
     #[test]
-    fn any_flipped_byte_in_event_or_seal_lines_of_an_export_is_caught(
+    fn any_flipped_byte_in_event_seal_or_checkpoint_lines_of_an_export_is_caught(
         batches in batches(),
         offset in any::<prop::sample::Index>(),
         mask in 1u8..=255,
@@ -176,9 +204,11 @@ proptest! {
                 Just(r#"{"type":"header","format":"celltrail-ledger-export","version":1,"exported_at":"x"}"#.to_string()),
                 Just(r#"{"type":"event","hash":"00","body":"{}"}"#.to_string()),
                 Just(r#"{"type":"seal","stream":"s","first_seq":1,"last_seq":18446744073709551615,"last_hash":"","org":"o","key_id":"k","alg":"ed25519","signature":""}"#.to_string()),
+                Just(r#"{"type":"seal","stream":"s","first_seq":1,"last_seq":1,"last_hash":"","org":"o","key_id":"k","alg":"ed25519","checkpoint":1}"#.to_string()),
+                Just(r#"{"type":"checkpoint","org":"o","n":1,"key_id":"k","alg":"ed25519","seals":18446744073709551615,"digest":"","signature":""}"#.to_string()),
                 Just(r#"{"type":"key","org":"o","key_id":"k","alg":"ed25519","public_key":"0000000000000000000000000000000000000000000000000000000000000000"}"#.to_string()),
                 "\\PC{0,40}",
-                "\\{\"type\":\"(event|seal|key|header)\"[ -~]{0,60}\\}",
+                "\\{\"type\":\"(event|seal|checkpoint|key|header)\"[ -~]{0,60}\\}",
             ],
             0..12,
         )
@@ -187,11 +217,13 @@ proptest! {
     }
 
     #[test]
-    fn verifier_survives_arbitrary_events_and_seals(
+    fn verifier_survives_arbitrary_events_seals_and_checkpoints(
         body in "\\PC{0,200}",
         hash in "[0-9a-f]{0,70}",
         first in any::<u64>(),
         last in any::<u64>(),
+        n in any::<u64>(),
+        seals in any::<u64>(),
     ) {
         let mut v = Verifier::new();
         let _ = v.event(&body, &hash);
@@ -199,9 +231,17 @@ proptest! {
         let _ = v.event(&body, &body_hash);
         let seal = celltrail_ledger::Seal {
             stream: body.clone(), first_seq: first, last_seq: last, last_hash: hash.clone(),
-            org: "o".into(), key_id: "k".into(), alg: "ed25519".into(), signature: hash,
+            org: "o".into(), key_id: "k".into(), alg: "ed25519".into(),
+            signature: Some(hash.clone()), checkpoint: None,
         };
         let _ = v.seal(&seal);
+        let entry = celltrail_ledger::Seal { signature: None, checkpoint: Some(n), ..seal };
+        let _ = v.seal(&entry);
+        let cp = celltrail_ledger::Checkpoint {
+            org: "o".into(), n, key_id: "k".into(), alg: "ed25519".into(), seals,
+            digest: hash.clone(), signature: hash,
+        };
+        let _ = v.checkpoint(&cp);
         let _ = v.finish();
     }
 }

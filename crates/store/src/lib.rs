@@ -26,7 +26,7 @@ use celltrail_ledger::{Event, NewEvent, OrgKey, Summary};
 
 pub use error::{StoreError, StoreResult};
 pub use model::*;
-pub use sql::{PgStore, SqliteStore};
+pub use sql::{PgStore, SqliteStore, CHECKPOINT_EVENTS};
 
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,10 +61,16 @@ pub trait Store: Send + Sync {
     async fn migrate(&self) -> StoreResult<u32>;
 
     // ---- ledger ----
-    /// Chains, seals (one seal per stream touched, signed with the acting
-    /// organisation's key) and projects the batch in one transaction. Nothing
-    /// is acknowledged before the commit is durable.
+    /// Chains, seals (one seal entry per stream touched, joining the acting
+    /// organisation's open checkpoint) and projects the batch in one
+    /// transaction. Nothing is acknowledged before the commit is durable.
+    /// The checkpoint is signed in the same transaction once it holds
+    /// [`CHECKPOINT_EVENTS`] events, else by [`Store::checkpoint`].
     async fn append(&self, batch: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
+    /// Signs the open checkpoint of every organisation whose oldest waiting
+    /// seal entry is at least `older_than` old (`Duration::ZERO`: all);
+    /// returns how many checkpoints were signed.
+    async fn checkpoint(&self, older_than: std::time::Duration) -> StoreResult<u64>;
     /// The organisation's signing key, created on first use.
     async fn ensure_org_key(&self, org: &str) -> StoreResult<OrgKey>;
     async fn org_keys(&self) -> StoreResult<Vec<OrgKey>>;
@@ -72,9 +78,11 @@ pub trait Store: Send + Sync {
     async fn stream_events(&self, stream: &str) -> StoreResult<Vec<Event>>;
     async fn event_count(&self) -> StoreResult<u64>;
     /// Recomputes every hash and signature; the outer error is a database
-    /// failure, the inner one the first break in the chain.
+    /// failure, the inner one the first break in the chain. Seal entries
+    /// still waiting for their checkpoint are counted in `pending`.
     async fn verify(&self) -> StoreResult<VerifyOutcome>;
-    /// Writes the NDJSON export (header, keys, events and seals).
+    /// Signs every waiting checkpoint, then writes the NDJSON export
+    /// (header, keys, events, seals and checkpoints) up to that point.
     async fn export(&self, out: &mut (dyn Write + Send)) -> StoreResult<Summary>;
     /// Rebuilds every read model from the events; returns events applied.
     async fn replay(&self) -> StoreResult<u64>;

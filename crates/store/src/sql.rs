@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use celltrail_ledger::export::{write_line, ExportLine};
-use celltrail_ledger::{Event, NewEvent, OrgKey, OrgSigner, Seal, Summary, Verifier, GENESIS_HASH};
+use celltrail_ledger::{
+    Checkpoint, CheckpointDigest, Event, NewEvent, OrgKey, OrgSigner, Seal, Summary, Verifier,
+    GENESIS_HASH,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Column, Row};
@@ -44,6 +47,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         "totp",
         &[include_str!("../migrations/sqlite/0003_totp.sql")],
     ),
+    (
+        4,
+        "checkpoints",
+        &[include_str!("../migrations/sqlite/0004_checkpoints.sql")],
+    ),
 ];
 
 const PG_MIGRATIONS: &[Migration] = &[
@@ -64,6 +72,11 @@ const PG_MIGRATIONS: &[Migration] = &[
         3,
         "totp",
         &[include_str!("../migrations/postgres/0003_totp.sql")],
+    ),
+    (
+        4,
+        "checkpoints",
+        &[include_str!("../migrations/postgres/0004_checkpoints.sql")],
     ),
 ];
 
@@ -100,6 +113,33 @@ fn like_pattern(q: &str) -> String {
 enum Item {
     Event { body: String, hash: String },
     Seal(Seal),
+    Checkpoint(Checkpoint),
+}
+
+/// An organisation's open checkpoint is signed inside the append that
+/// brings its waiting events to this many; quieter organisations are
+/// signed by [`Store::checkpoint`] (the server calls it every second).
+pub const CHECKPOINT_EVENTS: i64 = 1000;
+
+fn seal_row<R: Row>(r: &R) -> StoreResult<Seal>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(Seal {
+        stream: r.try_get("stream")?,
+        first_seq: r.try_get::<i64, _>("first_seq")? as u64,
+        last_seq: r.try_get::<i64, _>("last_seq")? as u64,
+        last_hash: r.try_get("last_hash")?,
+        org: r.try_get("org")?,
+        key_id: r.try_get("key_id")?,
+        alg: r.try_get("alg")?,
+        signature: r.try_get("signature")?,
+        checkpoint: r.try_get::<Option<i64>, _>("checkpoint")?.map(|n| n as u64),
+    })
 }
 
 pub struct SqliteStore {
@@ -414,73 +454,170 @@ macro_rules! backend {
                 Ok(signer)
             }
 
-            /// Walks the whole ledger in position order, each seal right
-            /// after the last event it covers.
-            async fn walk(&self, mut f: impl FnMut(Item) -> StoreResult<bool> + Send) -> StoreResult<()> {
-                let mut ev_after: i64 = 0;
-                let mut seal_after: i64 = -1;
-                let mut seal_after_id: i64 = 0;
-                let mut evs: VecDeque<(i64, String, String)> = VecDeque::new();
-                let mut seals: VecDeque<(i64, Seal)> = VecDeque::new();
-                let (mut ev_done, mut seal_done) = (false, false);
+            /// Walks the ledger up to event position `upto` in position
+            /// order: each seal right after the last event it covers, each
+            /// checkpoint after the last seal it signs.
+            async fn walk(&self, upto: i64, mut f: impl FnMut(Item) -> StoreResult<bool> + Send) -> StoreResult<()> {
+                // Per source: rows after (pos, tie) in (pos, tie) order; at one
+                // position, events come before seals before checkpoints.
+                let mut evs: VecDeque<(i64, Item)> = VecDeque::new();
+                let mut seals: VecDeque<(i64, Item)> = VecDeque::new();
+                let mut cps: VecDeque<(i64, Item)> = VecDeque::new();
+                let (mut ev_after, mut seal_after, mut cp_after) = ((0i64, 0i64), (-1i64, 0i64), (-1i64, String::new(), 0i64));
+                let (mut ev_done, mut seal_done, mut cp_done) = (false, false, false);
                 loop {
                     if evs.is_empty() && !ev_done {
-                        let rows = sqlx::query("SELECT pos, body, hash FROM events WHERE pos > $1 ORDER BY pos LIMIT $2")
-                            .bind(ev_after)
+                        let rows = sqlx::query("SELECT pos, body, hash FROM events WHERE pos > $1 AND pos <= $2 ORDER BY pos LIMIT $3")
+                            .bind(ev_after.0)
+                            .bind(upto)
                             .bind(PAGE)
                             .fetch_all(&self.pool)
                             .await?;
                         ev_done = (rows.len() as i64) < PAGE;
                         for r in rows {
                             let pos: i64 = r.try_get("pos")?;
-                            ev_after = pos;
-                            evs.push_back((pos, r.try_get("body")?, r.try_get("hash")?));
+                            ev_after = (pos, 0);
+                            evs.push_back((pos, Item::Event { body: r.try_get("body")?, hash: r.try_get("hash")? }));
                         }
                     }
                     if seals.is_empty() && !seal_done {
-                        let rows = sqlx::query("SELECT id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature FROM seals WHERE pos > $1 OR (pos = $1 AND id > $2) ORDER BY pos, id LIMIT $3")
-                            .bind(seal_after)
-                            .bind(seal_after_id)
+                        let rows = sqlx::query("SELECT id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint FROM seals WHERE (pos > $1 OR (pos = $1 AND id > $2)) AND pos <= $3 ORDER BY pos, id LIMIT $4")
+                            .bind(seal_after.0)
+                            .bind(seal_after.1)
+                            .bind(upto)
                             .bind(PAGE)
                             .fetch_all(&self.pool)
                             .await?;
                         seal_done = (rows.len() as i64) < PAGE;
                         for r in rows {
                             let pos: i64 = r.try_get("pos")?;
-                            seal_after = pos;
-                            seal_after_id = r.try_get("id")?;
-                            seals.push_back((
-                                pos,
-                                Seal {
-                                    stream: r.try_get("stream")?,
-                                    first_seq: r.try_get::<i64, _>("first_seq")? as u64,
-                                    last_seq: r.try_get::<i64, _>("last_seq")? as u64,
-                                    last_hash: r.try_get("last_hash")?,
-                                    org: r.try_get("org")?,
-                                    key_id: r.try_get("key_id")?,
-                                    alg: r.try_get("alg")?,
-                                    signature: r.try_get("signature")?,
-                                },
-                            ));
+                            seal_after = (pos, r.try_get("id")?);
+                            seals.push_back((pos, Item::Seal(seal_row(&r)?)));
                         }
                     }
-                    let take_seal = match (seals.front(), evs.front()) {
-                        (Some((sp, _)), Some((ep, _, _))) => sp < ep,
-                        (Some(_), None) => true,
-                        (None, Some(_)) => false,
-                        (None, None) => return Ok(()),
+                    if cps.is_empty() && !cp_done {
+                        let rows = sqlx::query("SELECT org, n, key_id, alg, seals, digest, signature, pos FROM checkpoints WHERE (pos > $1 OR (pos = $1 AND (org > $2 OR (org = $2 AND n > $3)))) AND pos <= $4 ORDER BY pos, org, n LIMIT $5")
+                            .bind(cp_after.0)
+                            .bind(&cp_after.1)
+                            .bind(cp_after.2)
+                            .bind(upto)
+                            .bind(PAGE)
+                            .fetch_all(&self.pool)
+                            .await?;
+                        cp_done = (rows.len() as i64) < PAGE;
+                        for r in rows {
+                            let pos: i64 = r.try_get("pos")?;
+                            let cp = Checkpoint {
+                                org: r.try_get("org")?,
+                                n: r.try_get::<i64, _>("n")? as u64,
+                                key_id: r.try_get("key_id")?,
+                                alg: r.try_get("alg")?,
+                                seals: r.try_get::<i64, _>("seals")? as u64,
+                                digest: r.try_get("digest")?,
+                                signature: r.try_get("signature")?,
+                            };
+                            cp_after = (pos, cp.org.clone(), cp.n as i64);
+                            cps.push_back((pos, Item::Checkpoint(cp)));
+                        }
+                    }
+                    // The smallest (pos, rank) goes next.
+                    let next = [(&evs, 0u8), (&seals, 1), (&cps, 2)]
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, (q, rank))| q.front().map(|(pos, _)| ((*pos, *rank), i)))
+                        .min();
+                    let item = match next {
+                        None => return Ok(()),
+                        Some((_, 0)) => evs.pop_front(),
+                        Some((_, 1)) => seals.pop_front(),
+                        Some(_) => cps.pop_front(),
                     };
-                    let item = if take_seal {
-                        let (_, s) = seals.pop_front().expect("front checked");
-                        Item::Seal(s)
-                    } else {
-                        let (_, body, hash) = evs.pop_front().expect("front checked");
-                        Item::Event { body, hash }
-                    };
+                    let (_, item) = item.expect("front checked");
                     if !f(item)? {
                         return Ok(());
                     }
                 }
+            }
+
+            /// The position of the last event now in the ledger.
+            async fn last_pos(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(pos) FROM events")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .unwrap_or(0))
+            }
+
+            /// Signs the organisation's open checkpoint `n` over its entries
+            /// (in ledger order), if any wait, and opens `n + 1`. The caller
+            /// holds the organisation's `seal_pending` row.
+            async fn sign_checkpoint(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                signer: &OrgSigner,
+                n: i64,
+            ) -> StoreResult<bool> {
+                let rows = sqlx::query("SELECT stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint, pos FROM seals WHERE org = $1 AND checkpoint = $2 ORDER BY pos, id")
+                    .bind(signer.org())
+                    .bind(n)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let Some(last) = rows.last() else {
+                    return Ok(false);
+                };
+                let pos: i64 = last.try_get("pos")?;
+                let mut digest = CheckpointDigest::new();
+                for r in &rows {
+                    digest.add(&seal_row(r)?);
+                }
+                let cp = signer.checkpoint(n as u64, digest);
+                sqlx::query("INSERT INTO checkpoints (org, n, key_id, alg, seals, digest, signature, pos, signed_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+                    .bind(&cp.org)
+                    .bind(n)
+                    .bind(&cp.key_id)
+                    .bind(&cp.alg)
+                    .bind(cp.seals as i64)
+                    .bind(&cp.digest)
+                    .bind(&cp.signature)
+                    .bind(pos)
+                    .bind(now_rfc3339())
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("UPDATE seal_pending SET n = $2, entries = 0, events = 0 WHERE org = $1")
+                    .bind(signer.org())
+                    .bind(n + 1)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(true)
+            }
+
+            /// Signs the open checkpoint of every organisation whose oldest
+            /// waiting entry was written at or before `cutoff` (RFC 3339;
+            /// None: every waiting one). The caller holds the write lock.
+            async fn checkpoint_locked(&self, cutoff: Option<&str>) -> StoreResult<u64> {
+                let orgs: Vec<String> = match cutoff {
+                    Some(cutoff) => sqlx::query_scalar("SELECT org FROM seal_pending WHERE entries > 0 AND since <= $1 ORDER BY org")
+                        .bind(cutoff)
+                        .fetch_all(&self.pool)
+                        .await?,
+                    None => sqlx::query_scalar("SELECT org FROM seal_pending WHERE entries > 0 ORDER BY org")
+                        .fetch_all(&self.pool)
+                        .await?,
+                };
+                let mut signed = 0;
+                for org in orgs {
+                    let signer = self.signer(&org).await?;
+                    let mut tx = self.pool.begin().await?;
+                    let open: Option<(i64, i64)> = sqlx::query_as(concat!("SELECT n, entries FROM seal_pending WHERE org = $1", $for_update))
+                        .bind(&org)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some((n, entries)) = open {
+                        if entries > 0 && Self::sign_checkpoint(&mut tx, &signer, n).await? {
+                            signed += 1;
+                        }
+                    }
+                    tx.commit().await?;
+                }
+                Ok(signed)
             }
         }
 
@@ -500,14 +637,21 @@ macro_rules! backend {
                     .await?;
                 let mut applied = 0;
                 for (version, name, files) in $migrations {
+                    let mut tx = self.pool.begin().await?;
+                    if $backend == Backend::Postgres {
+                        // One migrating connection per database at a time:
+                        // extensions are per database, shared by schemas.
+                        sqlx::query("SELECT pg_advisory_xact_lock(7242026)")
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                         .bind(*version)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *tx)
                         .await?;
                     if done.is_some() {
                         continue;
                     }
-                    let mut tx = self.pool.begin().await?;
                     for file in files.iter() {
                         for stmt in statements(file) {
                             sqlx::query(&stmt).execute(&mut *tx).await?;
@@ -582,10 +726,21 @@ macro_rules! backend {
                     }
                     out.push(ev);
                 }
+                // The organisation's open checkpoint: created on its first
+                // append, then locked so its entries and signature agree.
+                sqlx::query("INSERT INTO seal_pending (org, n, entries, events, since) VALUES ($1, (SELECT COALESCE(MAX(n), 0) + 1 FROM checkpoints WHERE org = $1), 0, 0, $2) ON CONFLICT (org) DO NOTHING")
+                    .bind(&org)
+                    .bind(now_rfc3339())
+                    .execute(&mut *tx)
+                    .await?;
+                let (n, entries, events): (i64, i64, i64) = sqlx::query_as(concat!("SELECT n, entries, events FROM seal_pending WHERE org = $1", $for_update))
+                    .bind(&org)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 for stream in &order {
                     let (last_seq, last_hash, first_seq, pos) = &heads[stream];
-                    let seal = signer.seal(stream, *first_seq, *last_seq, last_hash);
-                    sqlx::query("INSERT INTO seals (stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, pos) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+                    let seal = signer.entry(stream, *first_seq, *last_seq, last_hash, n as u64);
+                    sqlx::query("INSERT INTO seals (stream, first_seq, last_seq, last_hash, org, key_id, alg, checkpoint, pos) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
                         .bind(&seal.stream)
                         .bind(seal.first_seq as i64)
                         .bind(seal.last_seq as i64)
@@ -593,7 +748,7 @@ macro_rules! backend {
                         .bind(&seal.org)
                         .bind(&seal.key_id)
                         .bind(&seal.alg)
-                        .bind(&seal.signature)
+                        .bind(n)
                         .bind(*pos)
                         .execute(&mut *tx)
                         .await?;
@@ -601,6 +756,19 @@ macro_rules! backend {
                         .bind(stream)
                         .bind(*last_seq as i64)
                         .bind(last_hash)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let events = events + out.len() as i64;
+                if events >= CHECKPOINT_EVENTS {
+                    Self::sign_checkpoint(&mut tx, &signer, n).await?;
+                } else {
+                    let since = if entries == 0 { Some(now_rfc3339()) } else { None };
+                    sqlx::query("UPDATE seal_pending SET entries = $2, events = $3, since = COALESCE($4, since) WHERE org = $1")
+                        .bind(&org)
+                        .bind(entries + order.len() as i64)
+                        .bind(events)
+                        .bind(since)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -661,14 +829,16 @@ macro_rules! backend {
 
             async fn verify(&self) -> StoreResult<VerifyOutcome> {
                 let mut v = Verifier::new();
+                let upto = self.last_pos().await?;
                 for k in self.org_keys().await? {
                     v.add_key(&k)?;
                 }
                 let mut broken = None;
-                self.walk(|item| {
+                self.walk(upto, |item| {
                     let r = match item {
                         Item::Event { body, hash } => v.event(&body, &hash),
                         Item::Seal(s) => v.seal(&s),
+                        Item::Checkpoint(c) => v.checkpoint(&c),
                     };
                     match r {
                         Ok(()) => Ok(true),
@@ -681,12 +851,36 @@ macro_rules! backend {
                 .await?;
                 Ok(match broken {
                     Some(b) => Err(b),
-                    None => v.finish(),
+                    None => v.finish_pending(),
                 })
+            }
+
+            async fn checkpoint(&self, older_than: Duration) -> StoreResult<u64> {
+                let cutoff = (!older_than.is_zero()).then(|| {
+                    chrono::Duration::from_std(older_than)
+                        .ok()
+                        .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
+                        .map(|at| at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                        // Older than any date: nothing qualifies.
+                        .unwrap_or_default()
+                });
+                let _guard = self.write.lock().await;
+                let signed = self.checkpoint_locked(cutoff.as_deref()).await?;
+                if signed > 0 {
+                    self.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
+                }
+                Ok(signed)
             }
 
             async fn export(&self, out: &mut (dyn Write + Send)) -> StoreResult<Summary> {
                 let io = |e: std::io::Error| StoreError::internal("export_io_error", e.to_string());
+                // Sign every waiting entry and fix the end of the copy under
+                // the write lock, so everything it holds is signed.
+                let upto = {
+                    let _guard = self.write.lock().await;
+                    self.checkpoint_locked(None).await?;
+                    self.last_pos().await?
+                };
                 write_line(&mut *out, &ExportLine::header(&now_rfc3339())).map_err(io)?;
                 let keys = self.org_keys().await?;
                 for k in &keys {
@@ -694,7 +888,7 @@ macro_rules! backend {
                 }
                 let mut summary = Summary::default();
                 let mut streams = std::collections::HashSet::new();
-                self.walk(|item| {
+                self.walk(upto, |item| {
                     match item {
                         Item::Event { body, hash } => {
                             summary.events += 1;
@@ -706,6 +900,10 @@ macro_rules! backend {
                         Item::Seal(s) => {
                             summary.seals += 1;
                             write_line(&mut *out, &ExportLine::Seal(s)).map_err(io)?;
+                        }
+                        Item::Checkpoint(c) => {
+                            summary.checkpoints += 1;
+                            write_line(&mut *out, &ExportLine::Checkpoint(c)).map_err(io)?;
                         }
                     }
                     Ok(true)

@@ -42,9 +42,27 @@ pub struct TestBackend {
     pub name: &'static str,
     pub store: DynStore,
     raw: Raw,
+    /// How to connect again: the URL and, on PostgreSQL, the schema.
+    reconnect: (String, Option<String>),
 }
 
 impl TestBackend {
+    /// A second store on the same database, as a restarted process would
+    /// open it (no cached keys, no in-memory state).
+    pub async fn reopen(&self) -> DynStore {
+        let (url, schema) = &self.reconnect;
+        let store: DynStore = match &self.raw {
+            Raw::Sqlite(_) => Arc::new(SqliteStore::connect(url).await.expect("reopen sqlite")),
+            Raw::Pg(_) => Arc::new(
+                PgStore::connect(url, schema.as_deref())
+                    .await
+                    .expect("reopen postgres"),
+            ),
+        };
+        store.migrate().await.expect("migrate");
+        store
+    }
+
     /// Runs SQL behind the store's back; returns rows affected.
     pub async fn tamper(&self, sql: &str) -> u64 {
         match &self.raw {
@@ -123,15 +141,15 @@ pub async fn sqlite_backend() -> TestBackend {
     let dir = std::env::temp_dir().join("celltrail-tests");
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("{}.db", crate::new_id("t")));
-    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("open sqlite");
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::connect(&url).await.expect("open sqlite");
     store.migrate().await.expect("migrate sqlite");
     let raw = Raw::Sqlite(store.pool().clone());
     TestBackend {
         name: "sqlite",
         store: Arc::new(store),
         raw,
+        reconnect: (url, None),
     }
 }
 
@@ -155,6 +173,7 @@ pub async fn postgres_backend() -> Option<TestBackend> {
         name: "postgres",
         store: Arc::new(store),
         raw,
+        reconnect: (url, Some(schema)),
     })
 }
 

@@ -11,6 +11,7 @@ use celltrail_store::testkit::{backends, TestBackend};
 use celltrail_store::{projection, DynStore, ProjectFilter};
 use chrono::NaiveDate;
 use serde_json::json;
+use std::time::Duration;
 
 const PW: &str = "correct horse battery staple";
 
@@ -26,7 +27,8 @@ fn ev(stream: &str, n: u32, org: &str) -> NewEvent {
     }
 }
 
-/// Three streams, several sealed batches each.
+/// Three streams, several sealed batches each, every entry signed by one
+/// checkpoint.
 async fn seed_ledger(store: &DynStore) {
     for batch in 0..3 {
         let mut events = Vec::new();
@@ -37,6 +39,7 @@ async fn seed_ledger(store: &DynStore) {
         }
         store.append(events).await.unwrap();
     }
+    assert_eq!(store.checkpoint(Duration::ZERO).await.unwrap(), 1);
 }
 
 async fn expect_break(b: &TestBackend, stream: &str, seq: u64, kinds: &[BreakKind]) {
@@ -61,7 +64,12 @@ async fn appended_ledger_verifies_and_exports_on_every_backend() {
             .await
             .unwrap()
             .unwrap_or_else(|e| panic!("{}: {e}", b.name));
-        assert_eq!((s.events, s.streams, s.seals), (27, 3, 9), "{}", b.name);
+        assert_eq!(
+            (s.events, s.streams, s.seals, s.checkpoints, s.pending),
+            (27, 3, 9, 1, 0),
+            "{}",
+            b.name
+        );
         let head = b.store.stream_head("user:a").await.unwrap().unwrap();
         assert_eq!(head.0, 9);
         // Offline copy verifies with no database.
@@ -158,11 +166,11 @@ async fn inserted_unsealed_event_is_caught() {
 }
 
 #[tokio::test]
-async fn forged_seal_is_caught() {
+async fn forged_checkpoint_is_caught() {
     for b in backends().await {
         seed_ledger(&b.store).await;
         let sig = b
-            .scalar("SELECT signature FROM seals WHERE stream = 'user:c' AND last_seq = 6")
+            .scalar("SELECT signature FROM checkpoints WHERE org = 'org-x' AND n = 1")
             .await;
         let flipped = format!(
             "{}{}",
@@ -170,10 +178,113 @@ async fn forged_seal_is_caught() {
             &sig[1..]
         );
         b.tamper(&format!(
-            "UPDATE seals SET signature = '{flipped}' WHERE stream = 'user:c' AND last_seq = 6"
+            "UPDATE checkpoints SET signature = '{flipped}' WHERE org = 'org-x' AND n = 1"
         ))
         .await;
-        expect_break(&b, "user:c", 6, &[BreakKind::SealSignatureInvalid]).await;
+        // Reported at the last entry the checkpoint signs.
+        expect_break(&b, "user:c", 9, &[BreakKind::SealSignatureInvalid]).await;
+    }
+}
+
+#[tokio::test]
+async fn rewritten_seal_entry_fails_its_checkpoint() {
+    for b in backends().await {
+        seed_ledger(&b.store).await;
+        // Someone with write access re-chains the last event of user:c and
+        // points its entry at the new hash: chain and entry agree, but the
+        // checkpoint signed the old entry.
+        let (seq, _) = b.store.stream_head("user:c").await.unwrap().unwrap();
+        let prev = b
+            .scalar(&format!(
+                "SELECT hash FROM events WHERE stream = 'user:c' AND seq = {}",
+                seq - 1
+            ))
+            .await;
+        let forged =
+            celltrail_ledger::Event::chain(ev("user:c", 77, "org-x"), seq - 1, &prev).unwrap();
+        b.tamper(&format!(
+            "UPDATE events SET body = '{}', hash = '{}' WHERE stream = 'user:c' AND seq = {seq}",
+            forged.body.replace('\'', "''"),
+            forged.hash
+        ))
+        .await;
+        b.tamper(&format!(
+            "UPDATE seals SET last_hash = '{}' WHERE stream = 'user:c' AND last_seq = {seq}",
+            forged.hash
+        ))
+        .await;
+        expect_break(&b, "user:c", 9, &[BreakKind::SealHashMismatch]).await;
+    }
+}
+
+#[tokio::test]
+async fn checkpoints_are_signed_when_due_and_entries_wait_until_then() {
+    for b in backends().await {
+        let store = &b.store;
+        store
+            .append(vec![ev("user:a", 1, "org-x"), ev("user:b", 2, "org-x")])
+            .await
+            .unwrap();
+        store.append(vec![ev("user:a", 3, "org-y")]).await.unwrap();
+        // Waiting entries are counted, not refused, on a live database.
+        let s = store.verify().await.unwrap().unwrap();
+        assert_eq!((s.events, s.seals, s.pending), (3, 0, 3), "{}", b.name);
+        // Not yet an hour old: nothing is due.
+        assert_eq!(
+            store.checkpoint(Duration::from_secs(3600)).await.unwrap(),
+            0
+        );
+        // Due now: one checkpoint per organisation.
+        assert_eq!(store.checkpoint(Duration::ZERO).await.unwrap(), 2);
+        assert_eq!(store.checkpoint(Duration::ZERO).await.unwrap(), 0);
+        let s = store.verify().await.unwrap().unwrap();
+        assert_eq!((s.seals, s.checkpoints, s.pending), (3, 2, 0), "{}", b.name);
+
+        // An append that brings org-x's waiting events to CHECKPOINT_EVENTS
+        // signs its checkpoint in the same transaction.
+        let n = celltrail_store::CHECKPOINT_EVENTS as u32;
+        store
+            .append((0..n).map(|i| ev("user:c", i, "org-x")).collect())
+            .await
+            .unwrap();
+        let s = store.verify().await.unwrap().unwrap();
+        assert_eq!((s.checkpoints, s.pending), (3, 0), "{}", b.name);
+        assert_eq!(
+            b.scalar("SELECT CAST(MAX(n) AS TEXT) FROM checkpoints WHERE org = 'org-x'")
+                .await,
+            "2"
+        );
+
+        // An export signs what waits first, so the copy holds no unsigned entry.
+        store.append(vec![ev("user:a", 9, "org-y")]).await.unwrap();
+        let mut buf = Vec::new();
+        let exported = store.export(&mut buf).await.unwrap();
+        assert_eq!(exported.checkpoints, 4, "{}", b.name);
+        let s = celltrail_ledger::export::verify_reader(std::io::Cursor::new(&buf)).unwrap();
+        assert_eq!(
+            (s.events, s.checkpoints, s.pending),
+            (1004, 4, 0),
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn entries_left_waiting_by_a_crash_are_signed_after_restart() {
+    for b in backends().await {
+        // The process that appended is gone before any checkpoint; the next
+        // one finds its entries and signs them.
+        b.store
+            .append(vec![ev("user:a", 1, "org-x")])
+            .await
+            .unwrap();
+        let restarted = b.reopen().await;
+        let s = restarted.verify().await.unwrap().unwrap();
+        assert_eq!((s.events, s.pending), (1, 1), "{}", b.name);
+        assert_eq!(restarted.checkpoint(Duration::ZERO).await.unwrap(), 1);
+        let s = restarted.verify().await.unwrap().unwrap();
+        assert_eq!((s.events, s.seals, s.pending), (1, 1, 0), "{}", b.name);
     }
 }
 

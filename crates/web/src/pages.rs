@@ -1166,6 +1166,8 @@ struct LedgerPage {
     events: u64,
     streams: u64,
     seals: u64,
+    checkpoints: u64,
+    pending: u64,
     broken: String,
 }
 
@@ -1183,6 +1185,8 @@ pub async fn ledger_page(
             events: s.events,
             streams: s.streams,
             seals: s.seals,
+            checkpoints: s.checkpoints,
+            pending: s.pending,
             broken: String::new(),
         }),
         Ok(Err(b)) => render(&LedgerPage {
@@ -1191,6 +1195,8 @@ pub async fn ledger_page(
             events: 0,
             streams: 0,
             seals: 0,
+            checkpoints: 0,
+            pending: 0,
             broken: b.to_string(),
         }),
         Err(e) => page_error(lang, e),

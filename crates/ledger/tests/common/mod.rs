@@ -1,12 +1,14 @@
 //! A small in-memory ledger for the integration tests: events chained per
-//! stream, each appended batch sealed per stream, in ledger order.
+//! stream, each appended batch sealed per stream (signed at once, or as
+//! entries of the organisation's next checkpoint), in ledger order.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 
 use celltrail_ledger::export::{write_line, ExportLine};
 use celltrail_ledger::{
-    Break, Event, NewEvent, OrgKey, OrgSigner, Seal, Summary, Verifier, GENESIS_HASH,
+    Break, Checkpoint, CheckpointDigest, Event, NewEvent, OrgKey, OrgSigner, Seal, Summary,
+    Verifier, GENESIS_HASH,
 };
 use serde_json::json;
 
@@ -14,6 +16,7 @@ use serde_json::json;
 pub enum Item {
     Event(Event),
     Seal(Seal),
+    Checkpoint(Checkpoint),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -21,6 +24,8 @@ pub struct Ledger {
     pub keys: Vec<OrgKey>,
     pub items: Vec<Item>,
     heads: HashMap<String, (u64, String)>,
+    /// Per organisation: the number of its last checkpoint.
+    checkpoints: HashMap<String, u64>,
 }
 
 impl Ledger {
@@ -32,8 +37,48 @@ impl Ledger {
     }
 
     /// Appends a batch (streams may interleave), then seals each stream the
-    /// batch touched, right after the batch.
+    /// batch touched, right after the batch, each seal signed on its own.
     pub fn append(&mut self, signer: &OrgSigner, batch: Vec<NewEvent>) {
+        for (stream, first, last, hash) in self.chain(batch) {
+            self.items
+                .push(Item::Seal(signer.seal(&stream, first, last, &hash)));
+        }
+    }
+
+    /// As [`Ledger::append`], but the seals are entries of the signer's
+    /// next checkpoint, which [`Ledger::checkpoint`] signs later.
+    pub fn append_pending(&mut self, signer: &OrgSigner, batch: Vec<NewEvent>) {
+        let n = self.checkpoints.get(signer.org()).copied().unwrap_or(0) + 1;
+        for (stream, first, last, hash) in self.chain(batch) {
+            self.items
+                .push(Item::Seal(signer.entry(&stream, first, last, &hash, n)));
+        }
+    }
+
+    /// Signs the signer's open checkpoint over its entries so far; returns
+    /// its number, or None when no entry waits.
+    pub fn checkpoint(&mut self, signer: &OrgSigner) -> Option<u64> {
+        let n = self.checkpoints.get(signer.org()).copied().unwrap_or(0) + 1;
+        let mut digest = CheckpointDigest::new();
+        for it in &self.items {
+            if let Item::Seal(s) = it {
+                if s.org == signer.org() && s.checkpoint == Some(n) {
+                    digest.add(s);
+                }
+            }
+        }
+        if digest.seals() == 0 {
+            return None;
+        }
+        self.items
+            .push(Item::Checkpoint(signer.checkpoint(n, digest)));
+        self.checkpoints.insert(signer.org().to_string(), n);
+        Some(n)
+    }
+
+    /// Chains a batch; returns (stream, first seq, last seq, last hash) per
+    /// stream touched, in order of first touch.
+    fn chain(&mut self, batch: Vec<NewEvent>) -> Vec<(String, u64, u64, String)> {
         let mut touched: Vec<(String, u64)> = Vec::new();
         for ne in batch {
             let (prev_seq, prev_hash) = self
@@ -49,11 +94,13 @@ impl Ledger {
             }
             self.items.push(Item::Event(ev));
         }
-        for (stream, first) in touched {
-            let (last, hash) = &self.heads[&stream];
-            self.items
-                .push(Item::Seal(signer.seal(&stream, first, *last, hash)));
-        }
+        touched
+            .into_iter()
+            .map(|(stream, first)| {
+                let (last, hash) = self.heads[&stream].clone();
+                (stream, first, last, hash)
+            })
+            .collect()
     }
 
     pub fn verify(&self) -> Result<Summary, Break> {
@@ -82,7 +129,7 @@ impl Ledger {
         let i = self.pos(stream, seq);
         match &mut self.items[i] {
             Item::Event(e) => e,
-            Item::Seal(_) => unreachable!("pos returns events"),
+            _ => unreachable!("pos returns events"),
         }
     }
 
@@ -90,7 +137,7 @@ impl Ledger {
         let i = self.seal_pos(stream, last_seq);
         match &mut self.items[i] {
             Item::Seal(s) => s,
-            Item::Event(_) => unreachable!("seal_pos returns seals"),
+            _ => unreachable!("seal_pos returns seals"),
         }
     }
 
@@ -105,6 +152,7 @@ impl Ledger {
             let line = match it {
                 Item::Event(e) => ExportLine::event(e),
                 Item::Seal(s) => ExportLine::Seal(s.clone()),
+                Item::Checkpoint(c) => ExportLine::Checkpoint(c.clone()),
             };
             write_line(&mut out, &line).expect("write");
         }
@@ -113,17 +161,27 @@ impl Ledger {
 }
 
 pub fn verify_items(keys: &[OrgKey], items: &[Item]) -> Result<Summary, Break> {
+    feed(keys, items)?.finish()
+}
+
+/// A verifier fed every item, not yet finished.
+pub fn feed(keys: &[OrgKey], items: &[Item]) -> Result<Verifier, Break> {
     let mut v = Verifier::new();
     for k in keys {
         v.add_key(k).expect("valid key");
     }
     for it in items {
-        match it {
-            Item::Event(e) => v.event(&e.body, &e.hash)?,
-            Item::Seal(s) => v.seal(s)?,
-        }
+        feed_one(&mut v, it)?;
     }
-    v.finish()
+    Ok(v)
+}
+
+pub fn feed_one(v: &mut Verifier, it: &Item) -> Result<(), Break> {
+    match it {
+        Item::Event(e) => v.event(&e.body, &e.hash),
+        Item::Seal(s) => v.seal(s),
+        Item::Checkpoint(c) => v.checkpoint(c),
+    }
 }
 
 /// A clinical-research style event (an adverse-event report).

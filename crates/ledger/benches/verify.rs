@@ -117,10 +117,7 @@ fn bench(c: &mut Criterion) {
     write_line(&mut export, &ExportLine::Key(key.clone())).expect("write");
     for it in &items {
         let line = match it {
-            Item::Event { body, hash } => ExportLine::Event {
-                hash: hash.clone(),
-                body: body.clone(),
-            },
+            Item::Event { body, hash } => ExportLine::stored_event(hash.clone(), body.clone()),
             Item::Seal(s) => ExportLine::Seal(s.clone()),
             Item::Checkpoint(c) => ExportLine::Checkpoint(c.clone()),
         };

@@ -208,13 +208,106 @@ fn version_1_exports_still_verify() {
     let (a, _) = signers();
     let mut l = Ledger::new(vec![a.public()]);
     l.append(&a, vec![filing("study:9", A, 1), filing("study:9", A, 2)]);
-    let text = String::from_utf8(l.export()).expect("utf8").replacen(
-        r#""version":2"#,
-        r#""version":1"#,
-        1,
-    );
+    // Version 1 wrote each body as a JSON string.
+    let text: String = String::from_utf8(l.export())
+        .expect("utf8")
+        .replacen(r#""version":2"#, r#""version":1"#, 1)
+        .lines()
+        .map(|line| match line.find(r#","body":"#) {
+            Some(at) if line.starts_with(r#"{"type":"event""#) => {
+                let body = &line[at + 8..line.len() - 1];
+                format!("{},\"body\":{}}}\n", &line[..at], serde_json::json!(body))
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    assert!(text.contains(r#""body":"{\"actor\""#), "{text}");
     let s = verify_reader(Cursor::new(text.as_bytes())).expect("v1 verifies");
     assert_eq!((s.events, s.seals, s.checkpoints), (2, 1, 0));
     let v3 = text.replacen(r#""version":1"#, r#""version":3"#, 1);
     assert!(verify_reader(Cursor::new(v3.as_bytes())).is_err());
+}
+
+#[test]
+fn bodies_are_embedded_as_json_and_read_back_byte_for_byte() {
+    let l = ledger();
+    let text = String::from_utf8(l.export()).expect("utf8");
+    let event_line = text
+        .lines()
+        .find(|line| line.starts_with(r#"{"type":"event""#))
+        .expect("an event line");
+    // An inspector's JSON tool reads the payload directly.
+    let v: serde_json::Value = serde_json::from_str(event_line).expect("json");
+    assert_eq!(v["body"]["payload"]["term"], "Cytokine release syndrome");
+    assert_eq!(v["body"]["alg"], "sha256");
+    // The embedded bytes are the hashed bytes: the line holds the hash of
+    // exactly the text between `"body":` and the closing brace.
+    let body = &event_line[event_line.find(r#""body":"#).expect("body") + 7..event_line.len() - 1];
+    assert_eq!(
+        sha256_hex(body.as_bytes()),
+        v["hash"].as_str().expect("hash")
+    );
+
+    // Reformatting a body (here one space after a colon) is a change.
+    let spaced = text.replacen(r#""kind":"ae.reported""#, r#""kind": "ae.reported""#, 1);
+    match verify_reader(Cursor::new(spaced)) {
+        Err(celltrail_ledger::export::VerifyFileError::Break(b)) => {
+            assert_eq!(b.kind, BreakKind::HashMismatch, "{b}")
+        }
+        other => panic!("expected a hash mismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn lines_with_members_in_another_order_still_verify() {
+    // Another tool may write `type` last; such lines take the slow path.
+    let l = ledger();
+    let text = String::from_utf8(l.export()).expect("utf8");
+    let moved: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let close = line[9..].find('"').expect("type") + 9;
+            let kind = &line[9..close];
+            format!(
+                "{{{},\"type\":\"{kind}\"}}",
+                &line[close + 2..line.len() - 1]
+            )
+        })
+        .collect();
+    assert!(moved[0].starts_with(r#"{"format":"#), "{}", moved[0]);
+    let s = verify_reader(Cursor::new(moved.join("\n"))).expect("verifies");
+    assert_eq!((s.events, s.seals, s.checkpoints), (10, 7, 3));
+    // And the slow path is as strict: an unknown member in an event line.
+    let mut extra = moved.clone();
+    let i = extra
+        .iter()
+        .position(|l| l.ends_with(r#""type":"event"}"#))
+        .expect("event");
+    extra[i] = extra[i].replacen('{', r#"{"note":"x","#, 1);
+    assert!(verify_reader(Cursor::new(extra.join("\n"))).is_err());
+}
+
+#[test]
+fn a_damaged_body_that_is_not_an_object_travels_as_a_string() {
+    // Only a damaged row has such a body; the export still carries it, and
+    // verification reports it rather than the file failing to parse.
+    use celltrail_ledger::export::{write_line, ExportLine};
+    let (a, _) = signers();
+    let mut out = Vec::new();
+    write_line(&mut out, &ExportLine::header("2026-11-23T00:00:00.000Z")).expect("write");
+    write_line(&mut out, &ExportLine::Key(a.public())).expect("write");
+    let body = "not json at all \"quoted\"".to_string();
+    let line = ExportLine::stored_event(sha256_hex(body.as_bytes()), body);
+    write_line(&mut out, &line).expect("write");
+    let text = String::from_utf8(out).expect("utf8");
+    assert!(
+        text.contains(r#""body":"not json at all \"quoted\"""#),
+        "{text}"
+    );
+    match verify_reader(Cursor::new(text)) {
+        Err(celltrail_ledger::export::VerifyFileError::Break(b)) => {
+            assert_eq!(b.kind, BreakKind::BodyInvalid, "{b}")
+        }
+        other => panic!("expected an invalid body, got {other:?}"),
+    }
 }

@@ -24,7 +24,13 @@ use crate::model::*;
 use crate::projection::{self, Op, Val, READ_MODEL_TABLES};
 use crate::{now_rfc3339, Backend, Store, VerifyOutcome};
 
-const PAGE: i64 = 5000;
+/// Rows per page when walking the ledger (a page of events is one text of
+/// about 15 MB). Unit tests use a tiny page so that their small ledgers
+/// cross page boundaries.
+#[cfg(not(test))]
+const PAGE: i64 = 20000;
+#[cfg(test)]
+const PAGE: i64 = 2;
 
 type Migration = (i64, &'static str, &'static [&'static str]);
 
@@ -109,11 +115,84 @@ fn like_pattern(q: &str) -> String {
     out
 }
 
-/// Walk item: the ledger in the order the verifier needs.
-enum Item {
-    Event { body: String, hash: String },
-    Seal(Seal),
-    Checkpoint(Checkpoint),
+/// Walk item: the ledger in the order the verifier needs, borrowed from the
+/// page being walked.
+enum Item<'a> {
+    Event { body: &'a str, hash: &'a str },
+    Seal(&'a Seal),
+    Checkpoint(&'a Checkpoint),
+}
+
+/// The ledger tables a walk reads page by page.
+#[derive(Clone, Copy, Debug)]
+enum LedgerPage {
+    Events,
+    Seals,
+    Checkpoints,
+}
+
+/// `(id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint)`
+type SealPageRow = (
+    i64,
+    i64,
+    String,
+    u64,
+    u64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<u64>,
+);
+/// `(pos, org, n, key_id, alg, seals, digest, signature)`
+type CheckpointPageRow = (i64, String, u64, String, String, u64, String, String);
+
+/// The query for one page of a ledger table: the rows after a position
+/// (`$1`, with tie-breakers `$2` and `$3`) up to event position `$4`, at
+/// most `$5` of them, aggregated into one text: framed events
+/// ([`split_event_page`]), or a JSON array of arrays. An aggregate need not
+/// keep its input's order (and sorting inside it costs a temporary tree),
+/// so the walk puts each page in order itself. Every page query takes the
+/// same five parameters; the aggregates differ by dialect.
+fn ledger_page_sql(page: LedgerPage, backend: Backend) -> &'static str {
+    match (page, backend) {
+        // Events, the bulk of a ledger, are framed rather than escaped:
+        // `<pos> <hash bytes> <body bytes> <hash><body>` per event.
+        (LedgerPage::Events, Backend::Sqlite) => "SELECT COALESCE(group_concat(pos || ' ' || length(CAST(hash AS BLOB)) || ' ' || length(CAST(body AS BLOB)) || ' ' || hash || body, ''), '') FROM (SELECT pos, hash, body FROM events WHERE pos > $1 AND $2 = $2 AND $3 = $3 AND pos <= $4 ORDER BY pos LIMIT $5)",
+        (LedgerPage::Events, Backend::Postgres) => "SELECT COALESCE(string_agg(pos || ' ' || octet_length(hash) || ' ' || octet_length(body) || ' ' || hash || body, ''), '') FROM (SELECT pos, hash, body FROM events WHERE pos > $1 AND $2::text = $2::text AND $3::bigint = $3::bigint AND pos <= $4 ORDER BY pos LIMIT $5) t",
+        (LedgerPage::Seals, Backend::Sqlite) => "SELECT COALESCE(json_group_array(json_array(id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint)), '[]') FROM (SELECT * FROM seals WHERE (pos > $1 OR (pos = $1 AND id > $3)) AND $2 = $2 AND pos <= $4 ORDER BY pos, id LIMIT $5)",
+        (LedgerPage::Seals, Backend::Postgres) => "SELECT COALESCE(json_agg(json_build_array(id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint))::text, '[]') FROM (SELECT * FROM seals WHERE (pos > $1 OR (pos = $1 AND id > $3)) AND $2::text = $2::text AND pos <= $4 ORDER BY pos, id LIMIT $5) t",
+        (LedgerPage::Checkpoints, Backend::Sqlite) => "SELECT COALESCE(json_group_array(json_array(pos, org, n, key_id, alg, seals, digest, signature)), '[]') FROM (SELECT * FROM checkpoints WHERE (pos > $1 OR (pos = $1 AND (org > $2 OR (org = $2 AND n > $3)))) AND pos <= $4 ORDER BY pos, org, n LIMIT $5)",
+        (LedgerPage::Checkpoints, Backend::Postgres) => "SELECT COALESCE(json_agg(json_build_array(pos, org, n, key_id, alg, seals, digest, signature))::text, '[]') FROM (SELECT * FROM checkpoints WHERE (pos > $1 OR (pos = $1 AND (org > $2 OR (org = $2 AND n > $3)))) AND pos <= $4 ORDER BY pos, org, n LIMIT $5) t",
+    }
+}
+
+/// Splits a page of framed events, `<pos> <hash bytes> <body bytes> <hash><body>`
+/// repeated, into (pos, hash, body). The byte counts come from the
+/// database, so no stored text can shift the framing.
+fn split_event_page(page: &str) -> Result<Vec<(i64, &str, &str)>, String> {
+    let mut out = Vec::new();
+    let mut rest = page;
+    while !rest.is_empty() {
+        let mut numbers = [0i64; 3];
+        for n in &mut numbers {
+            let (digits, tail) = rest.split_once(' ').ok_or("truncated frame")?;
+            *n = digits
+                .parse()
+                .map_err(|_| format!("bad frame number {digits:?}"))?;
+            rest = tail;
+        }
+        let [pos, hash_len, body_len] = numbers;
+        let (hash_len, body_len) = (hash_len as usize, body_len as usize);
+        let hash = rest.get(..hash_len).ok_or("hash beyond the page")?;
+        let body = rest
+            .get(hash_len..hash_len + body_len)
+            .ok_or("body beyond the page")?;
+        out.push((pos, hash, body));
+        rest = &rest[hash_len + body_len..];
+    }
+    Ok(out)
 }
 
 /// An organisation's open checkpoint is signed inside the append that
@@ -454,86 +533,108 @@ macro_rules! backend {
                 Ok(signer)
             }
 
+            /// One page of a ledger table as a single JSON text (see
+            /// [`ledger_page_sql`]): one row per page instead of one per
+            /// record spares the driver's per-row cost on a full walk.
+            async fn ledger_page<T: serde::de::DeserializeOwned>(
+                &self,
+                page: LedgerPage,
+                after: (i64, &str, i64),
+                upto: i64,
+            ) -> StoreResult<Vec<T>> {
+                let text: String = sqlx::query_scalar(ledger_page_sql(page, $backend))
+                    .bind(after.0)
+                    .bind(after.1)
+                    .bind(after.2)
+                    .bind(upto)
+                    .bind(PAGE)
+                    .fetch_one(&self.pool)
+                    .await?;
+                serde_json::from_str(&text).map_err(|e| {
+                    StoreError::internal("ledger_page_unreadable", format!("{page:?} page: {e}"))
+                })
+            }
+
             /// Walks the ledger up to event position `upto` in position
             /// order: each seal right after the last event it covers, each
             /// checkpoint after the last seal it signs.
-            async fn walk(&self, upto: i64, mut f: impl FnMut(Item) -> StoreResult<bool> + Send) -> StoreResult<()> {
+            async fn walk(&self, upto: i64, mut f: impl FnMut(Item<'_>) -> StoreResult<bool> + Send) -> StoreResult<()> {
                 // Per source: rows after (pos, tie) in (pos, tie) order; at one
-                // position, events come before seals before checkpoints.
-                let mut evs: VecDeque<(i64, Item)> = VecDeque::new();
-                let mut seals: VecDeque<(i64, Item)> = VecDeque::new();
-                let mut cps: VecDeque<(i64, Item)> = VecDeque::new();
-                let (mut ev_after, mut seal_after, mut cp_after) = ((0i64, 0i64), (-1i64, 0i64), (-1i64, String::new(), 0i64));
+                // position, events come before seals before checkpoints. The
+                // events of a page stay in its text, walked by byte ranges.
+                let mut page = String::new();
+                let mut evs: VecDeque<(i64, std::ops::Range<usize>, std::ops::Range<usize>)> = VecDeque::new();
+                let mut seals: VecDeque<(i64, Seal)> = VecDeque::new();
+                let mut cps: VecDeque<(i64, Checkpoint)> = VecDeque::new();
+                let (mut ev_after, mut seal_after, mut cp_after) = (0i64, (-1i64, 0i64), (-1i64, String::new(), 0i64));
                 let (mut ev_done, mut seal_done, mut cp_done) = (false, false, false);
                 loop {
                     if evs.is_empty() && !ev_done {
-                        let rows = sqlx::query("SELECT pos, body, hash FROM events WHERE pos > $1 AND pos <= $2 ORDER BY pos LIMIT $3")
-                            .bind(ev_after.0)
+                        page = sqlx::query_scalar(ledger_page_sql(LedgerPage::Events, $backend))
+                            .bind(ev_after)
+                            .bind("")
+                            .bind(0i64)
                             .bind(upto)
                             .bind(PAGE)
-                            .fetch_all(&self.pool)
+                            .fetch_one(&self.pool)
                             .await?;
+                        let base = page.as_ptr() as usize;
+                        let offset = |part: &str| part.as_ptr() as usize - base;
+                        let mut rows = split_event_page(&page)
+                            .map_err(|e| StoreError::internal("ledger_page_unreadable", format!("events page: {e}")))?;
+                        rows.sort_by_key(|r| r.0);
                         ev_done = (rows.len() as i64) < PAGE;
-                        for r in rows {
-                            let pos: i64 = r.try_get("pos")?;
-                            ev_after = (pos, 0);
-                            evs.push_back((pos, Item::Event { body: r.try_get("body")?, hash: r.try_get("hash")? }));
+                        for (pos, hash, body) in rows {
+                            ev_after = pos;
+                            let (h, b) = (offset(hash), offset(body));
+                            evs.push_back((pos, h..h + hash.len(), b..b + body.len()));
                         }
                     }
                     if seals.is_empty() && !seal_done {
-                        let rows = sqlx::query("SELECT id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint FROM seals WHERE (pos > $1 OR (pos = $1 AND id > $2)) AND pos <= $3 ORDER BY pos, id LIMIT $4")
-                            .bind(seal_after.0)
-                            .bind(seal_after.1)
-                            .bind(upto)
-                            .bind(PAGE)
-                            .fetch_all(&self.pool)
-                            .await?;
+                        let mut rows: Vec<SealPageRow> = self.ledger_page(LedgerPage::Seals, (seal_after.0, "", seal_after.1), upto).await?;
+                        rows.sort_by_key(|r| (r.1, r.0));
                         seal_done = (rows.len() as i64) < PAGE;
-                        for r in rows {
-                            let pos: i64 = r.try_get("pos")?;
-                            seal_after = (pos, r.try_get("id")?);
-                            seals.push_back((pos, Item::Seal(seal_row(&r)?)));
+                        for (id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint) in rows {
+                            seal_after = (pos, id);
+                            let seal = Seal { stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint };
+                            seals.push_back((pos, seal));
                         }
                     }
                     if cps.is_empty() && !cp_done {
-                        let rows = sqlx::query("SELECT org, n, key_id, alg, seals, digest, signature, pos FROM checkpoints WHERE (pos > $1 OR (pos = $1 AND (org > $2 OR (org = $2 AND n > $3)))) AND pos <= $4 ORDER BY pos, org, n LIMIT $5")
-                            .bind(cp_after.0)
-                            .bind(&cp_after.1)
-                            .bind(cp_after.2)
-                            .bind(upto)
-                            .bind(PAGE)
-                            .fetch_all(&self.pool)
-                            .await?;
+                        let mut rows: Vec<CheckpointPageRow> = self.ledger_page(LedgerPage::Checkpoints, (cp_after.0, &cp_after.1, cp_after.2), upto).await?;
+                        rows.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
                         cp_done = (rows.len() as i64) < PAGE;
-                        for r in rows {
-                            let pos: i64 = r.try_get("pos")?;
-                            let cp = Checkpoint {
-                                org: r.try_get("org")?,
-                                n: r.try_get::<i64, _>("n")? as u64,
-                                key_id: r.try_get("key_id")?,
-                                alg: r.try_get("alg")?,
-                                seals: r.try_get::<i64, _>("seals")? as u64,
-                                digest: r.try_get("digest")?,
-                                signature: r.try_get("signature")?,
-                            };
-                            cp_after = (pos, cp.org.clone(), cp.n as i64);
-                            cps.push_back((pos, Item::Checkpoint(cp)));
+                        for (pos, org, n, key_id, alg, seals, digest, signature) in rows {
+                            cp_after = (pos, org.clone(), n as i64);
+                            let cp = Checkpoint { org, n, key_id, alg, seals, digest, signature };
+                            cps.push_back((pos, cp));
                         }
                     }
                     // The smallest (pos, rank) goes next.
-                    let next = [(&evs, 0u8), (&seals, 1), (&cps, 2)]
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, (q, rank))| q.front().map(|(pos, _)| ((*pos, *rank), i)))
-                        .min();
-                    let item = match next {
+                    let next = [
+                        evs.front().map(|e| (e.0, 0u8)),
+                        seals.front().map(|s| (s.0, 1u8)),
+                        cps.front().map(|c| (c.0, 2u8)),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                    let go_on = match next {
                         None => return Ok(()),
-                        Some((_, 0)) => evs.pop_front(),
-                        Some((_, 1)) => seals.pop_front(),
-                        Some(_) => cps.pop_front(),
+                        Some((_, 0)) => {
+                            let (_, h, b) = evs.pop_front().expect("front checked");
+                            f(Item::Event { body: &page[b], hash: &page[h] })?
+                        }
+                        Some((_, 1)) => {
+                            let (_, seal) = seals.pop_front().expect("front checked");
+                            f(Item::Seal(&seal))?
+                        }
+                        Some(_) => {
+                            let (_, cp) = cps.pop_front().expect("front checked");
+                            f(Item::Checkpoint(&cp))?
+                        }
                     };
-                    let (_, item) = item.expect("front checked");
-                    if !f(item)? {
+                    if !go_on {
                         return Ok(());
                     }
                 }
@@ -836,9 +937,9 @@ macro_rules! backend {
                 let mut broken = None;
                 self.walk(upto, |item| {
                     let r = match item {
-                        Item::Event { body, hash } => v.event(&body, &hash),
-                        Item::Seal(s) => v.seal(&s),
-                        Item::Checkpoint(c) => v.checkpoint(&c),
+                        Item::Event { body, hash } => v.event(body, hash),
+                        Item::Seal(s) => v.seal(s),
+                        Item::Checkpoint(c) => v.checkpoint(c),
                     };
                     match r {
                         Ok(()) => Ok(true),
@@ -892,18 +993,18 @@ macro_rules! backend {
                     match item {
                         Item::Event { body, hash } => {
                             summary.events += 1;
-                            if let Ok(ev) = Event::from_stored(&body, &hash) {
+                            if let Ok(ev) = Event::from_stored(body, hash) {
                                 streams.insert(ev.stream);
                             }
-                            write_line(&mut *out, &ExportLine::Event { hash, body }).map_err(io)?;
+                            write_line(&mut *out, &ExportLine::stored_event(hash.to_string(), body.to_string())).map_err(io)?;
                         }
                         Item::Seal(s) => {
                             summary.seals += 1;
-                            write_line(&mut *out, &ExportLine::Seal(s)).map_err(io)?;
+                            write_line(&mut *out, &ExportLine::Seal(s.clone())).map_err(io)?;
                         }
                         Item::Checkpoint(c) => {
                             summary.checkpoints += 1;
-                            write_line(&mut *out, &ExportLine::Checkpoint(c)).map_err(io)?;
+                            write_line(&mut *out, &ExportLine::Checkpoint(c.clone())).map_err(io)?;
                         }
                     }
                     Ok(true)
@@ -1355,6 +1456,167 @@ backend!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_pages_split_by_byte_counts_not_by_content() {
+        // A body holding what looks like a frame, and multi-byte text.
+        let body = "{\"a\":\"7 64 2 x\",\"b\":\"细胞\"}";
+        let page = format!("7 3 {} abc{body}8 1 2 z{{}}", body.len());
+        assert_eq!(
+            split_event_page(&page).unwrap(),
+            vec![(7, "abc", body), (8, "z", "{}")]
+        );
+        assert_eq!(split_event_page("").unwrap(), vec![]);
+        for bad in ["7 3", "7 3 99 abc{}", "x 1 1 ab", "7 1 1 a", "1 1 2 a细"] {
+            assert!(split_event_page(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Builds, on `$pool`, the schema up to version 3 and a ledger written
+    /// the way it was written then (one signed seal per stream per append),
+    /// then lets `$store` apply the later migrations and checks that the old
+    /// seals verify, that new appends join checkpoints beside them, and that
+    /// an export of the mixed ledger verifies offline.
+    macro_rules! old_ledger_story {
+        ($store:expr, $pool:expr, $migrations:expr) => {{
+            let store = $store;
+            let pool = $pool;
+            sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+                .execute(pool)
+                .await
+                .unwrap();
+            for (version, name, files) in &$migrations[..3] {
+                for file in files.iter() {
+                    for stmt in statements(file) {
+                        sqlx::query(&stmt).execute(pool).await.unwrap();
+                    }
+                }
+                sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1,$2,$3)")
+                    .bind(*version)
+                    .bind(*name)
+                    .bind("2026-06-01T00:00:00.000Z")
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+            let signer = OrgSigner::generate("org-old").unwrap();
+            let key = signer.public();
+            sqlx::query("INSERT INTO org_keys (key_id, org, alg, public_key, created_at) VALUES ($1,$2,$3,$4,$5)")
+                .bind(&key.key_id)
+                .bind(&key.org)
+                .bind(&key.alg)
+                .bind(&key.public_key)
+                .bind("2026-06-01T00:00:00.000Z")
+                .execute(pool)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO org_key_secrets (key_id, secret_hex) VALUES ($1,$2)")
+                .bind(&key.key_id)
+                .bind(signer.secret_hex())
+                .execute(pool)
+                .await
+                .unwrap();
+            let mut heads: HashMap<String, (u64, String)> = HashMap::new();
+            for (i, stream) in ["user:old-1", "user:old-2", "user:old-1"].iter().enumerate() {
+                let (seq, prev) = heads.get(*stream).cloned().unwrap_or((0, GENESIS_HASH.to_string()));
+                let ne = NewEvent {
+                    stream: stream.to_string(),
+                    kind: "user.password_set".into(),
+                    payload: serde_json::json!({"id": format!("u{i}")}),
+                    actor: "tester".into(),
+                    org: "org-old".into(),
+                    time: "2026-06-01T08:00:00.000Z".into(),
+                    reason: "written before checkpoints".into(),
+                };
+                let ev = Event::chain(ne, seq, &prev).unwrap();
+                let pos: i64 = sqlx::query_scalar("INSERT INTO events (stream, seq, kind, org, time, body, hash) VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING pos")
+                    .bind(&ev.stream)
+                    .bind(ev.seq as i64)
+                    .bind(&ev.kind)
+                    .bind(&ev.org)
+                    .bind(&ev.time)
+                    .bind(&ev.body)
+                    .bind(&ev.hash)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+                let seal = signer.seal(&ev.stream, ev.seq, ev.seq, &ev.hash);
+                sqlx::query("INSERT INTO seals (stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, pos) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+                    .bind(&seal.stream)
+                    .bind(seal.first_seq as i64)
+                    .bind(seal.last_seq as i64)
+                    .bind(&seal.last_hash)
+                    .bind(&seal.org)
+                    .bind(&seal.key_id)
+                    .bind(&seal.alg)
+                    .bind(seal.signature.as_deref().unwrap())
+                    .bind(pos)
+                    .execute(pool)
+                    .await
+                    .unwrap();
+                sqlx::query("INSERT INTO streams (stream, head_seq, head_hash) VALUES ($1,$2,$3) ON CONFLICT (stream) DO UPDATE SET head_seq = excluded.head_seq, head_hash = excluded.head_hash")
+                    .bind(&ev.stream)
+                    .bind(ev.seq as i64)
+                    .bind(&ev.hash)
+                    .execute(pool)
+                    .await
+                    .unwrap();
+                heads.insert(ev.stream.clone(), (ev.seq, ev.hash.clone()));
+            }
+            assert_eq!(store.migrate().await.unwrap(), ($migrations.len() - 3) as u32);
+            let s = store.verify().await.unwrap().unwrap();
+            assert_eq!((s.events, s.seals, s.checkpoints, s.pending), (3, 3, 0, 0));
+            let mut next = Vec::new();
+            for stream in ["user:old-1", "user:new"] {
+                next.push(NewEvent {
+                    stream: stream.to_string(),
+                    kind: "user.password_set".into(),
+                    payload: serde_json::json!({"id": "u9"}),
+                    actor: "tester".into(),
+                    org: "org-old".into(),
+                    time: "2026-12-01T08:00:00.000Z".into(),
+                    reason: "written with checkpoints".into(),
+                });
+            }
+            store.append(next).await.unwrap();
+            assert_eq!(store.checkpoint(Duration::ZERO).await.unwrap(), 1);
+            let s = store.verify().await.unwrap().unwrap();
+            assert_eq!((s.events, s.seals, s.checkpoints, s.pending), (5, 5, 1, 0));
+            let mut buf = Vec::new();
+            store.export(&mut buf).await.unwrap();
+            let s = celltrail_ledger::export::verify_reader(std::io::Cursor::new(buf)).unwrap();
+            assert_eq!((s.events, s.seals, s.checkpoints), (5, 5, 1));
+        }};
+    }
+
+    #[tokio::test]
+    async fn sqlite_ledger_from_before_checkpoints_verifies_after_migrating() {
+        let dir = std::env::temp_dir().join("celltrail-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!(
+            "sqlite://{}",
+            dir.join(format!("{}.db", crate::new_id("old"))).display()
+        );
+        let store = SqliteStore::connect(&url).await.unwrap();
+        old_ledger_story!(&store, store.pool(), SQLITE_MIGRATIONS);
+    }
+
+    #[tokio::test]
+    async fn postgres_ledger_from_before_checkpoints_verifies_after_migrating() {
+        let Some(url) = std::env::var(crate::testkit::PG_ENV)
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            eprintln!(
+                "note: {} unset; PostgreSQL variant not run",
+                crate::testkit::PG_ENV
+            );
+            return;
+        };
+        let url = crate::testkit::postgres_schema_url(&url).await;
+        let store = PgStore::connect(&url, None).await.unwrap();
+        old_ledger_story!(&store, store.pool(), PG_MIGRATIONS);
+    }
 
     /// Every migration file is listed, once, in version order, for both
     /// backends, and both backends have the same versions.

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Whole-command ledger verification on one core, on the load-test database
+# (10,000 institutions, 100,000 projects; made once, as bench/public_lookup.sh
+# makes it), from the database and from its NDJSON export, with sha256sum over
+# the same export as the floor in the same run.
+#
+#   bench/ledger_verify.sh            # uses bench/out/, builds --release
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/out; mkdir -p "$out"
+cargo build --release -q -p celltrail
+bin=target/release/celltrail
+db="sqlite://$out/load.db"
+if [ ! -f "$out/load.db" ]; then
+  /usr/bin/time -f "load: %e s" "$bin" demo --no-serve --database "$db" --scale 10000 > "$out/load.txt"
+fi
+"$bin" ledger export --database "$db" --out "$out/load.ndjson"
+"$bin" --json ledger verify --database "$db" | tee "$out/verify.json"
+echo
+ls -l "$out/load.ndjson"
+# taskset: the whole command, database driver thread included, on one core.
+hyperfine -w 1 -r "${RUNS:-5}" -N --export-markdown "$out/verify.md" \
+  "taskset -c 0 $bin ledger verify --file $out/load.ndjson" \
+  "taskset -c 0 $bin ledger verify --database $db" \
+  "taskset -c 0 sha256sum $out/load.ndjson"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Whole-command ledger verification on one core, on the load-test database
-# (10,000 institutions, 100,000 projects; made once, as bench/public_lookup.sh
-# makes it), from the database and from its NDJSON export, with sha256sum over
-# the same export as the floor in the same run.
+# Whole-command ledger verification on one core, with sha256sum over the same
+# file as the floor in the same run:
+# - the load-test database (10,000 institutions, 100,000 projects; made once,
+#   as bench/public_lookup.sh makes it), from the database and from its export;
+# - a synthetic export shaped like one large institution's ledger (200,000
+#   events, commands of two events, a checkpoint per 1,000 events).
 #
 #   bench/ledger_verify.sh            # uses bench/out/, builds --release
 set -euo pipefail
@@ -15,11 +17,14 @@ if [ ! -f "$out/load.db" ]; then
   /usr/bin/time -f "load: %e s" "$bin" demo --no-serve --database "$db" --scale 10000 > "$out/load.txt"
 fi
 "$bin" ledger export --database "$db" --out "$out/load.ndjson"
+cargo run --release -q -p celltrail-ledger --example synthetic_export -- "$out/hospital.ndjson" 200000
 "$bin" --json ledger verify --database "$db" | tee "$out/verify.json"
 echo
-ls -l "$out/load.ndjson"
+ls -l "$out/load.ndjson" "$out/hospital.ndjson"
 # taskset: the whole command, database driver thread included, on one core.
 hyperfine -w 1 -r "${RUNS:-5}" -N --export-markdown "$out/verify.md" \
   "taskset -c 0 $bin ledger verify --file $out/load.ndjson" \
   "taskset -c 0 $bin ledger verify --database $db" \
-  "taskset -c 0 sha256sum $out/load.ndjson"
+  "taskset -c 0 sha256sum $out/load.ndjson" \
+  "taskset -c 0 $bin ledger verify --file $out/hospital.ndjson" \
+  "taskset -c 0 sha256sum $out/hospital.ndjson"

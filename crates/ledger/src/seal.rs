@@ -286,25 +286,11 @@ impl OrgSigner {
 
     /// Signs the batch `first_seq..=last_seq` of `stream` ending in `last_hash`.
     pub fn seal(&self, stream: &str, first_seq: u64, last_seq: u64, last_hash: &str) -> Seal {
-        let msg = seal_message(
-            stream,
-            first_seq,
-            last_seq,
-            last_hash,
-            &self.org,
-            &self.key_id,
-        );
-        let signature = self.key.sign(&msg);
+        let seal = self.unsigned(stream, first_seq, last_seq, last_hash);
+        let signature = self.key.sign(&seal.message());
         Seal {
-            stream: stream.to_string(),
-            first_seq,
-            last_seq,
-            last_hash: last_hash.to_string(),
-            org: self.org.clone(),
-            key_id: self.key_id.clone(),
-            alg: SIG_ALG.to_string(),
             signature: Some(hex::encode(signature.to_bytes())),
-            checkpoint: None,
+            ..seal
         }
     }
 
@@ -319,6 +305,14 @@ impl OrgSigner {
         n: u64,
     ) -> Seal {
         Seal {
+            checkpoint: Some(n),
+            ..self.unsigned(stream, first_seq, last_seq, last_hash)
+        }
+    }
+
+    /// The batch's seal as this organisation states it, not yet signed.
+    fn unsigned(&self, stream: &str, first_seq: u64, last_seq: u64, last_hash: &str) -> Seal {
+        Seal {
             stream: stream.to_string(),
             first_seq,
             last_seq,
@@ -327,7 +321,7 @@ impl OrgSigner {
             key_id: self.key_id.clone(),
             alg: SIG_ALG.to_string(),
             signature: None,
-            checkpoint: Some(n),
+            checkpoint: None,
         }
     }
 

@@ -332,23 +332,10 @@ impl Verifier {
         let at = |seq: u64, kind: BreakKind, detail: String| {
             Break::new(seal.stream.as_str(), seq, kind, detail)
         };
-        let Some(key) = self.keys.get(&seal.key_id) else {
-            return Err(at(
-                seal.last_seq,
-                BreakKind::SealUnknownKey,
-                format!("seal by unknown key {:?} of {}", seal.key_id, seal.org),
-            ));
+        let key = match known_key(&self.keys, &seal.key_id, &seal.org, "seal") {
+            Ok(key) => key,
+            Err(detail) => return Err(at(seal.last_seq, BreakKind::SealUnknownKey, detail)),
         };
-        if key.org != seal.org {
-            return Err(at(
-                seal.last_seq,
-                BreakKind::SealUnknownKey,
-                format!(
-                    "key {} belongs to {}, but the seal claims {}",
-                    seal.key_id, key.org, seal.org
-                ),
-            ));
-        }
         let Some(st) = self.streams.get_mut(&seal.stream) else {
             return Err(at(
                 1,
@@ -463,21 +450,10 @@ impl Verifier {
         };
         let at =
             |kind: BreakKind, detail: String| Break::new(here.0.as_str(), here.1, kind, detail);
-        let Some(key) = self.keys.get(&cp.key_id) else {
-            return Err(at(
-                BreakKind::SealUnknownKey,
-                format!("checkpoint by unknown key {:?} of {}", cp.key_id, cp.org),
-            ));
+        let key = match known_key(&self.keys, &cp.key_id, &cp.org, "checkpoint") {
+            Ok(key) => key,
+            Err(detail) => return Err(at(BreakKind::SealUnknownKey, detail)),
         };
-        if key.org != cp.org {
-            return Err(at(
-                BreakKind::SealUnknownKey,
-                format!(
-                    "key {} belongs to {}, but the checkpoint claims {}",
-                    cp.key_id, key.org, cp.org
-                ),
-            ));
-        }
         let open = match self.open.remove(&cp.org) {
             Some(open) if open.n == cp.n => open,
             other => {
@@ -587,6 +563,26 @@ impl Verifier {
         }
         Ok(())
     }
+}
+
+/// The registered key `key_id`, if it belongs to `org`; the error is the
+/// detail to report about the `what` (a seal or a checkpoint) naming it.
+fn known_key<'k>(
+    keys: &'k HashMap<String, KnownKey>,
+    key_id: &str,
+    org: &str,
+    what: &str,
+) -> Result<&'k KnownKey, String> {
+    let Some(key) = keys.get(key_id) else {
+        return Err(format!("{what} by unknown key {key_id:?} of {org}"));
+    };
+    if key.org != org {
+        return Err(format!(
+            "key {key_id} belongs to {}, but the {what} claims {org}",
+            key.org
+        ));
+    }
+    Ok(key)
 }
 
 /// Checks a hex Ed25519 signature strictly; the error is the detail to report.

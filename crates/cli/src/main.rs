@@ -59,6 +59,34 @@ enum Cmd {
     /// The working-day calendar (embedded, or CELLTRAIL_CALENDAR / calendar_file).
     #[command(subcommand)]
     Calendar(CalendarCmd),
+    /// Classify a therapy profile in China, the US, the EU, Japan and the UK.
+    Classify(ClassifyArgs),
+    /// Rule packs.
+    #[command(subcommand)]
+    Rules(RulesCmd),
+}
+
+#[derive(clap::Args)]
+struct ClassifyArgs {
+    /// The profile: a JSON file (see `data/rules/README.md` for the fields).
+    #[arg(long)]
+    profile: String,
+    /// The day the rules are read as of (YYYY-MM-DD); today if omitted.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// A region whose own pack replaces the national rules it covers.
+    #[arg(long)]
+    region: Option<String>,
+    /// Rule pack files to use instead of the built-in packs.
+    #[arg(long = "pack")]
+    packs: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum RulesCmd {
+    /// Check rule packs (the built-in ones when no file is given); exits
+    /// non-zero with file and line for every problem.
+    Lint { files: Vec<String> },
 }
 
 #[derive(Subcommand)]
@@ -674,8 +702,134 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                     .join("\n")
             });
         }
+        Cmd::Classify(a) => {
+            let sources = rule_sources(&a.packs)?;
+            let engine =
+                celltrail_core::rules::Engine::compile(&sources).map_err(|problems| CliError {
+                    code: "rules_invalid",
+                    message: problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    exit: 2,
+                })?;
+            let text = std::fs::read_to_string(&a.profile).map_err(io_err)?;
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| CliError {
+                code: "profile_invalid",
+                message: format!("{}: {e}", a.profile),
+                exit: 2,
+            })?;
+            let profile =
+                celltrail_core::rules::Profile::from_json(&value).map_err(|e| CliError {
+                    code: e.code,
+                    message: format!("{}: {e}", a.profile),
+                    exit: 2,
+                })?;
+            let as_of = match &a.as_of {
+                Some(d) => {
+                    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| CliError {
+                        code: "date_invalid",
+                        message: format!("--as-of {d:?} is not YYYY-MM-DD"),
+                        exit: 2,
+                    })?
+                }
+                None => celltrail_store::service::When::now().today,
+            };
+            let report = engine.evaluate(&profile, as_of, a.region.as_deref());
+            let out = engine.report_json(&report);
+            print(json, &out, classify_human);
+        }
+        Cmd::Rules(RulesCmd::Lint { files }) => {
+            let sources = rule_sources(&files)?;
+            let problems = celltrail_core::rules::lint(&sources);
+            print(
+                json,
+                &serde_json::json!({"ok": problems.is_empty(), "packs": sources.len(), "problems": problems}),
+                |_| {
+                    if problems.is_empty() {
+                        format!("{} rule packs: no problems", sources.len())
+                    } else {
+                        problems
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    }
+                },
+            );
+            if !problems.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rule packs from files, or the built-in packs when none are named.
+fn rule_sources(files: &[String]) -> CliResult<Vec<celltrail_core::rules::PackSource>> {
+    if files.is_empty() {
+        return Ok(celltrail_core::rules::builtin_sources());
+    }
+    files
+        .iter()
+        .map(|f| {
+            Ok(celltrail_core::rules::PackSource {
+                file: f.clone(),
+                text: std::fs::read_to_string(f).map_err(io_err)?,
+            })
+        })
+        .collect()
+}
+
+/// A classification report as lines: jurisdiction, conclusion, value and
+/// the articles it rests on.
+fn classify_human(report: &serde_json::Value) -> String {
+    let mut lines = vec![format!("as of {}", report["as_of"].as_str().unwrap_or(""))];
+    if let Some(results) = report["results"].as_object() {
+        for (jurisdiction, conclusions) in results {
+            for (name, c) in conclusions.as_object().into_iter().flatten() {
+                let value = if let Some(needs) = c["needs"].as_array() {
+                    format!(
+                        "? answer: {}",
+                        needs
+                            .iter()
+                            .filter_map(|n| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    c["value"].to_string()
+                };
+                let basis: Vec<String> = c["basis"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|b| {
+                        format!(
+                            "{} {}",
+                            b["instrument"].as_str().unwrap_or(""),
+                            b["article"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                lines.push(format!(
+                    "{jurisdiction} {name:<30} {value:<28} {}",
+                    basis.join("; ")
+                ));
+            }
+        }
+    }
+    for u in report["upcoming"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "upcoming ({}): {} {} = {}",
+            u["status"].as_str().unwrap_or(""),
+            u["jurisdiction"].as_str().unwrap_or(""),
+            u["conclusion"].as_str().unwrap_or(""),
+            u["value"]
+        ));
+    }
+    lines.join("\n")
 }
 
 async fn serve(store: DynStore, cfg: &Config, bind: String) -> CliResult<()> {

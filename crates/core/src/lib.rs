@@ -26,6 +26,7 @@
 pub mod access;
 pub mod calendar;
 pub mod i18n;
+pub mod rules;
 pub mod totp;
 pub mod uscc;
 pub mod workflow;

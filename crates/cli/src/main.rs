@@ -786,39 +786,33 @@ fn rule_sources(files: &[String]) -> CliResult<Vec<celltrail_core::rules::PackSo
 /// the articles it rests on.
 fn classify_human(report: &serde_json::Value) -> String {
     let mut lines = vec![format!("as of {}", report["as_of"].as_str().unwrap_or(""))];
-    if let Some(results) = report["results"].as_object() {
-        for (jurisdiction, conclusions) in results {
-            for (name, c) in conclusions.as_object().into_iter().flatten() {
-                let value = if let Some(needs) = c["needs"].as_array() {
-                    format!(
-                        "? answer: {}",
-                        needs
-                            .iter()
-                            .filter_map(|n| n.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                } else {
-                    c["value"].to_string()
-                };
-                let basis: Vec<String> = c["basis"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|b| {
-                        format!(
-                            "{} {}",
-                            b["instrument"].as_str().unwrap_or(""),
-                            b["article"].as_str().unwrap_or("")
-                        )
-                    })
-                    .collect();
-                lines.push(format!(
-                    "{jurisdiction} {name:<30} {value:<28} {}",
-                    basis.join("; ")
-                ));
-            }
+    // In report order: jurisdictions, then conclusions as they are drawn.
+    for key in celltrail_core::rules::schema::CONCLUSIONS {
+        let (jurisdiction, name) = (key.jurisdiction, key.name);
+        let c = &report["results"][jurisdiction][name];
+        if c.is_null() {
+            continue;
         }
+        let value = match c["needs"].as_array() {
+            Some(needs) => {
+                let needs: Vec<&str> = needs.iter().filter_map(|n| n.as_str()).collect();
+                format!("? answer: {}", needs.join(", "))
+            }
+            None => c["value"].to_string(),
+        };
+        let basis: Vec<String> = c["basis"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| {
+                let instrument = b["instrument"].as_str().unwrap_or("");
+                format!("{instrument} {}", b["article"].as_str().unwrap_or(""))
+            })
+            .collect();
+        lines.push(format!(
+            "{jurisdiction} {name:<30} {value:<28} {}",
+            basis.join("; ")
+        ));
     }
     for u in report["upcoming"].as_array().into_iter().flatten() {
         lines.push(format!(

@@ -296,5 +296,36 @@ fn file_approve_lookup_and_switch_language_in_chromium() {
     );
     d.screenshot("05-public-search-en");
 
+    // The classification wizard: describe a lentiviral CAR-T for clinical
+    // research, leave "first use in humans" unanswered, and read the tree.
+    d.go(&format!("{base}/classify"));
+    for (q, v) in [
+        ("cell_origin", "autologous"),
+        ("material", "immune_cells"),
+        ("manipulation", "substantial"),
+        ("homologous_use", "false"),
+        ("genetic_modification", "integrating_vector"),
+        ("purpose", "research"),
+    ] {
+        d.click(&format!("#q-{q} option[value={v}]"));
+    }
+    d.click("#classify-submit");
+    d.wait_text("#c-eu-atmp .value", "Gene therapy medicinal product (GTMP)");
+    assert_eq!(d.text("#c-us-ltfu_years .value"), "15");
+    assert!(
+        d.text("#c-cn-route .value").contains("NHC"),
+        "{}",
+        d.text("#c-cn-route")
+    );
+    assert_eq!(d.text("#c-cn-risk_tier .value"), "High");
+    // A question left open is asked where a deciding rule needs it.
+    assert!(
+        d.text("#c-us-rmat_eligible .needs")
+            .contains("For a serious condition"),
+        "{}",
+        d.text("#c-us-rmat_eligible")
+    );
+    d.screenshot("06-classify-en");
+
     let _ = ureq::delete(&format!("{wd}/session/{}", d.session)).call();
 }

@@ -411,3 +411,58 @@ fn offline_verification_with_trusted_keys() {
         "{out}"
     );
 }
+
+/// `celltrail classify` and `celltrail rules lint` as a newcomer runs them.
+#[test]
+fn classify_and_lint_from_the_command_line() {
+    let dir = common::tempdir("rules");
+    // Zolgensma's profile (AAV9 in vivo, licensed as a biologic in 2019):
+    // 351 with up to 5 years of follow-up (FDA LTFU guidance, 2020).
+    let profile = dir.join("aav.json");
+    std::fs::write(
+        &profile,
+        r#"{"cell_origin":"none","material":"viral_vector","manipulation":"substantial","homologous_use":false,"genetic_modification":"non_integrating_vector","in_vivo":true,"combined_with_device":false,"combined_with_other_article":false,"systemic_effect":true,"same_surgical_procedure":false,"serious_condition":true,"first_in_human":false,"purpose":"marketed"}"#,
+    )
+    .unwrap();
+    let p = profile.to_str().unwrap();
+    let (code, out, err) = celltrail(&[
+        "--json",
+        "classify",
+        "--profile",
+        p,
+        "--as-of",
+        "2026-11-23",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["results"]["US"]["tier"]["value"], "351_biologic");
+    assert_eq!(v["results"]["US"]["ltfu_years"]["value"], 5);
+    assert_eq!(v["results"]["EU"]["atmp"]["value"], "GTMP");
+    let (code, out, _) = celltrail(&["classify", "--profile", p, "--as-of", "2026-11-23"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("US ltfu_years") && out.contains("us.ltfu2020"),
+        "{out}"
+    );
+
+    // A bad value is refused with the field named.
+    std::fs::write(&profile, r#"{"material":"stardust"}"#).unwrap();
+    let (code, out, _) = celltrail(&["--json", "classify", "--profile", p]);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("profile_value_invalid") && out.contains("material"),
+        "{out}"
+    );
+
+    // The built-in packs lint clean; a broken pack names file and line.
+    let (code, out, _) = celltrail(&["rules", "lint"]);
+    assert_eq!(code, 0, "{out}");
+    let pack = dir.join("bad.json");
+    std::fs::write(&pack, "{\n  \"pack\": \"x\",\n  \"colour\": 1\n}\n").unwrap();
+    let (code, out, _) = celltrail(&["rules", "lint", pack.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("bad.json:3:") && out.contains("pack_invalid"),
+        "{out}"
+    );
+}

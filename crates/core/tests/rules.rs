@@ -876,3 +876,52 @@ mod props {
         }
     }
 }
+
+#[test]
+fn every_field_value_and_conclusion_has_a_label_in_both_languages() {
+    use celltrail_core::i18n::catalog;
+    use celltrail_core::Lang;
+    let missing: Vec<String> = celltrail_core::rules::schema::label_keys()
+        .into_iter()
+        .filter(|k| !catalog().contains(Lang::Zh, k) || !catalog().contains(Lang::En, k))
+        .collect();
+    assert_eq!(missing, Vec::<String>::new());
+}
+
+#[test]
+fn a_regional_pack_replaces_the_national_rules_it_covers() {
+    // A region's own grading (as Tianjin FTZ issued one in 2025) replaces
+    // the national risk_tier rules for profiles classified under it, while
+    // every conclusion it does not draw still comes from the national packs.
+    let regional = PackSource {
+        file: "tianjin.json".into(),
+        text: r#"{
+  "pack": "cn.tianjin_ftz", "version": "1", "jurisdiction": "CN", "region": "tianjin_ftz",
+  "title": {"zh": "天津自贸区分类分级（测试）", "en": "Tianjin FTZ grading (test)"},
+  "instruments": [{"id": "cn.tianjin2025", "title": {"zh": "天津自贸区标准", "en": "Tianjin FTZ standard"}}],
+  "rules": [{
+    "id": "tj.risk.all_medium", "instrument": "cn.tianjin2025", "article": "第一条",
+    "effective_from": "2025-11-18", "status": "in_force", "priority": 1,
+    "when": true, "then": {"risk_tier": "medium"},
+    "explain": {"zh": "测试：一律中风险。", "en": "Test: everything is medium risk."}
+  }]
+}"#
+        .into(),
+    };
+    let mut sources = builtin_sources();
+    sources.push(regional);
+    let e = Engine::compile(&sources).expect("compiles");
+    assert_eq!(e.regions(), vec![("CN".to_string(), "tianjin_ftz".to_string())]);
+    let p = Profile::from_json(&with(car_t(), json!({"purpose": "research"}))).unwrap();
+    let national = e.report_json(&e.evaluate(&p, day("2026-11-23"), None));
+    let tianjin = e.report_json(&e.evaluate(&p, day("2026-11-23"), Some("tianjin_ftz")));
+    assert_eq!(value(&national, "CN", "risk_tier"), "high");
+    assert_eq!(value(&tianjin, "CN", "risk_tier"), "medium");
+    assert_eq!(tianjin["results"]["CN"]["risk_tier"]["basis"][0]["rule"], "tj.risk.all_medium");
+    // What follows from the tier follows the region's tier.
+    assert_eq!(value(&tianjin, "CN", "ethics_route"), "full_committee");
+    assert_eq!(value(&tianjin, "CN", "route"), "nhc_clinical_research");
+    assert_eq!(value(&tianjin, "US", "tier"), "351_biologic");
+    // And lint does not weigh the region's rules against the nation's.
+    assert_eq!(lint(&sources), vec![]);
+}

@@ -66,6 +66,10 @@ impl Labels {
     pub fn t(&self, key: &str) -> &'static str {
         t(self.0, key)
     }
+    /// A message with its one `{name}` placeholder filled in.
+    pub fn fmt1(&self, key: &str, name: &str, value: &str) -> String {
+        celltrail_core::i18n::catalog().format(self.0, key, &[(name, value)])
+    }
     pub fn state(&self, s: &str) -> String {
         ProjectState::from_str(s)
             .map(|v| v.label(self.0).to_string())

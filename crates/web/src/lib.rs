@@ -7,6 +7,7 @@
 //! route→permission map here, and nowhere else.
 
 pub mod api;
+pub mod classify;
 pub mod directory;
 pub mod error;
 pub mod i18n;
@@ -94,6 +95,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// In-memory name index for the public search.
     pub directory: Arc<directory::Directory>,
+    /// The rule packs, compiled once.
+    pub rules: Arc<celltrail_core::rules::Engine>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -107,6 +110,10 @@ impl AppState {
             limiter: Mutex::new(session::LoginLimiter::default()),
             metrics: metrics::Metrics::default(),
             directory: Arc::new(directory::Directory::default()),
+            rules: Arc::new(
+                celltrail_core::rules::Engine::compile(&celltrail_core::rules::builtin_sources())
+                    .expect("the built-in rule packs compile (checked by the test suite)"),
+            ),
         })
     }
 }
@@ -122,6 +129,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/public", get(public::search_page))
         .route("/public/org/{id}", get(public::org_page))
         .route("/public/project/{number}", get(public::project_page))
+        .route("/classify", get(classify::page))
         .route("/app", get(pages::dashboard))
         .route(
             "/app/projects",
@@ -175,6 +183,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/v1/public/institutions", get(public::api_search))
         .route("/api/v1/public/institutions/{id}", get(public::api_org))
         .route("/api/v1/public/projects/{number}", get(public::api_project))
+        .route("/api/v1/classify", post(classify::api_classify))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             session::authorize,

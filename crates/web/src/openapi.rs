@@ -23,6 +23,23 @@ fn error_schema() -> Value {
     })
 }
 
+/// The therapy profile, from the rules engine's field list.
+fn profile_schema() -> Value {
+    use celltrail_core::rules::schema::{Kind, FIELDS};
+    let properties: serde_json::Map<String, Value> = FIELDS
+        .iter()
+        .map(|f| {
+            let schema = match f.kind {
+                Kind::Enum(values) => json!({"type": "string", "enum": values}),
+                _ => json!({"type": "boolean"}),
+            };
+            (f.name.to_string(), schema)
+        })
+        .collect();
+    json!({"type": "object", "additionalProperties": false, "properties": properties,
+        "description": "Any field may be left out; a conclusion that needs it then names the question"})
+}
+
 fn schemas() -> Value {
     let reason = json!({"type": "string", "description": "Reason for change, recorded in the ledger with the event"});
     json!({
@@ -46,6 +63,10 @@ fn schemas() -> Value {
             "reason": reason,
             "signature": {"type": "object", "required": ["username", "password", "meaning", "record_hash"], "description": "Electronic signature (21 CFR 11.50/11.200): user name and password again, the meaning, and the record_hash shown by GET /api/v1/projects/{id}", "properties": {
                 "username": {"type": "string"}, "password": {"type": "string"}, "meaning": {"type": "string", "enum": ["authored", "reviewed", "approved", "responsible"]}, "record_hash": {"type": "string"}}}}},
+        "ClassifyRequest": {"type": "object", "required": ["profile"], "additionalProperties": false, "properties": {
+            "profile": profile_schema(),
+            "as_of": {"type": "string", "format": "date", "description": "The day the rules are read as of; today if absent"},
+            "region": {"type": "string", "description": "A region whose own pack replaces the national rules it covers"}}},
         "TokenCreate": {"type": "object", "required": ["name", "scopes"], "additionalProperties": false, "properties": {
             "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}, "expires_in_days": {"type": "integer", "minimum": 0, "maximum": 3650}}}
     })

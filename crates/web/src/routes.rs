@@ -86,6 +86,7 @@ pub const ROUTES: &[RouteSpec] = &[
     page("GET", "/public", Public, "public_search"),
     page("GET", "/public/org/{id}", Public, "public_org"),
     page("GET", "/public/project/{number}", Public, "public_project"),
+    page("GET", "/classify", Public, "classify_page"),
     page("GET", "/app", SignedIn, "dashboard"),
     page("GET", "/app/projects", Perm(P::ProjectRead), "projects"),
     page(
@@ -325,6 +326,15 @@ pub const ROUTES: &[RouteSpec] = &[
         "public_project",
         "A filed project's status by filing number",
         None,
+    ),
+    api(
+        "POST",
+        "/api/v1/classify",
+        Public,
+        "rules",
+        "classify",
+        "Classify a therapy profile in China, the US, the EU, Japan and the UK, each conclusion with its basis",
+        Some("ClassifyRequest"),
     ),
 ];
 

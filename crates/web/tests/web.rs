@@ -1216,3 +1216,90 @@ async fn public_directory_matches_the_database_search() {
         assert!(ids.contains(&"org-d4".to_string()), "{ids:?}");
     }
 }
+
+/// The classification API and the wizard page, without signing in.
+#[tokio::test]
+async fn classify_api_and_wizard() {
+    let b = celltrail_store::testkit::sqlite_backend().await;
+    let app = app(state(b.store.clone()));
+    let post = |body: &str, lang: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/classify")
+            .header(header::ACCEPT_LANGUAGE, lang)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    // A lentiviral CAR-T in a registration trial (Kymriah's profile): 351
+    // biologic with 15 years of follow-up (21 CFR 1271.20; FDA LTFU 2020),
+    // a GTMP in the EU (Reg 1394/2007 Art 2(5)).
+    let car_t = r#"{"cell_origin":"autologous","material":"immune_cells","manipulation":"substantial","homologous_use":false,"genetic_modification":"integrating_vector","combined_with_device":false,"combined_with_other_article":false,"systemic_effect":true,"same_surgical_procedure":false,"serious_condition":true,"first_in_human":false,"purpose":"registration_trial"}"#;
+    let (s, body, _) = call(
+        &app,
+        post(
+            &format!(r#"{{"profile":{car_t},"as_of":"2026-11-23"}}"#),
+            "en",
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["as_of"], "2026-11-23");
+    assert_eq!(v["results"]["US"]["tier"]["value"], "351_biologic");
+    assert_eq!(v["results"]["US"]["ltfu_years"]["value"], 15);
+    assert_eq!(v["results"]["EU"]["atmp"]["value"], "GTMP");
+    assert_eq!(v["results"]["CN"]["route"]["value"], "nmpa_drug");
+    assert_eq!(
+        v["results"]["US"]["tier"]["basis"][0]["instrument"],
+        "us.21cfr1271"
+    );
+
+    // Bad input: a field that does not exist, named, in the caller's language.
+    let (s, body, _) = call(&app, post(r#"{"profile":{"colour":"red"}}"#, "zh-CN")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "profile_field_unknown");
+    assert_eq!(v["error"]["field"], "profile.colour");
+    assert_eq!(
+        v["error"]["message"],
+        catalog().format(
+            Lang::Zh,
+            "error.profile_field_unknown",
+            &[("field", "colour")]
+        )
+    );
+    let (_, body, _) = call(&app, post(r#"{"profile":{},"as_of":"23/11/2026"}"#, "en")).await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["error"]["code"].as_str(), v["error"]["field"].as_str()),
+        (Some("date_invalid"), Some("as_of"))
+    );
+    let (_, body, _) = call(&app, post(r#"{"profile":{},"region":"atlantis"}"#, "en")).await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "region_unknown");
+
+    // The wizard: an empty form, then the same profile as a query, shown as
+    // a tree with the article each conclusion rests on, in Chinese.
+    let get = |uri: &str| {
+        Request::builder()
+            .uri(uri)
+            .header(header::ACCEPT_LANGUAGE, "zh-CN")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (s, html, _) = call(&app, get("/classify")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("id=\"q-cell_origin\""), "{html}");
+    assert!(!html.contains("id=\"results\""));
+    let query = "cell_origin=autologous&material=immune_cells&manipulation=substantial&homologous_use=false&genetic_modification=integrating_vector&combined_with_device=false&combined_with_other_article=false&systemic_effect=true&same_surgical_procedure=false&serious_condition=true&first_in_human=false&purpose=registration_trial&as_of=2026-11-23";
+    let (s, html, _) = call(&app, get(&format!("/classify?{query}"))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("id=\"c-us-tier\""), "{html}");
+    assert!(html.contains("351 类生物制品"), "{html}");
+    assert!(html.contains("§1271.20"));
+    assert!(html.contains("基因治疗药品（GTMP）"));
+    // An unanswered question is named, not guessed.
+    let (_, html, _) = call(&app, get("/classify?material=msc&as_of=2026-11-23")).await;
+    assert!(html.contains("需要回答"), "{html}");
+}

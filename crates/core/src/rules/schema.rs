@@ -198,3 +198,70 @@ pub fn conclusion_index(jurisdiction: &str, name: &str) -> Option<usize> {
         .iter()
         .position(|k| k.jurisdiction == jurisdiction && k.name == name)
 }
+
+/// Message-catalogue keys for what the classification screens show, in one
+/// place (keys are lower case).
+pub mod keys {
+    pub fn field(name: &str) -> String {
+        format!("rules.field.{name}")
+    }
+
+    pub fn value(field: &str, value: &str) -> String {
+        format!("rules.value.{field}.{value}")
+    }
+
+    pub fn jurisdiction(j: &str) -> String {
+        format!("rules.jurisdiction.{}", j.to_lowercase())
+    }
+
+    pub fn conclusion(j: &str, name: &str) -> String {
+        format!("rules.conclusion.{}.{name}", j.to_lowercase())
+    }
+
+    /// A conclusion's enum value, or (for a code list) one of its codes.
+    pub fn conclusion_value(value: &str, is_code: bool) -> String {
+        if is_code {
+            format!("rules.code.{value}")
+        } else {
+            format!("rules.cvalue.{}", value.to_lowercase())
+        }
+    }
+
+    pub fn boolean(b: bool) -> &'static str {
+        if b {
+            "rules.bool.true"
+        } else {
+            "rules.bool.false"
+        }
+    }
+}
+
+/// Every catalogue key the classification screens can ask for.
+pub fn label_keys() -> Vec<String> {
+    let mut out = vec![
+        keys::boolean(true).to_string(),
+        keys::boolean(false).to_string(),
+    ];
+    for f in FIELDS {
+        out.push(keys::field(f.name));
+        if let Kind::Enum(values) = f.kind {
+            out.extend(values.iter().map(|v| keys::value(f.name, v)));
+        }
+    }
+    for j in JURISDICTIONS {
+        out.push(keys::jurisdiction(j));
+    }
+    for c in CONCLUSIONS {
+        out.push(keys::conclusion(c.jurisdiction, c.name));
+        match c.kind {
+            Kind::Enum(values) => {
+                out.extend(values.iter().map(|v| keys::conclusion_value(v, false)))
+            }
+            Kind::Codes(codes) => out.extend(codes.iter().map(|v| keys::conclusion_value(v, true))),
+            _ => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}

@@ -856,6 +856,10 @@ pub async fn load(store: &dyn Store, cal: &WorkCalendar, scale: u32) -> StoreRes
 }
 
 async fn load_base(store: &dyn Store, cal: &WorkCalendar) -> StoreResult<()> {
+    let rules = &celltrail_core::rules::Engine::compile(&celltrail_core::rules::builtin_sources())
+        .map_err(|problems| {
+            celltrail_store::StoreError::internal("rules_invalid", format!("{problems:?}"))
+        })?;
     let t0 = When::at(day(2026, 1, 5), 1, 0);
     service::bootstrap(store, "admin", DEMO_PASSWORD, &t0).await?;
     let system = Actor::system();
@@ -1028,6 +1032,16 @@ async fn load_base(store: &dyn Store, cal: &WorkCalendar) -> StoreResult<()> {
                 &next(0),
             )
             .await?;
+            // The research office classifies the therapy while preparing
+            // the filing; the record keeps what the rules said that day.
+            if let Some(profile) = demo_profile(cat) {
+                let input = service::ClassifyInput {
+                    profile,
+                    region: None,
+                    reason: "demo data: classified while preparing the filing".into(),
+                };
+                service::classify_project(store, &office, rules, &p.id, &input, &next(1)).await?;
+            }
             if target == "draft" {
                 continue;
             }
@@ -1056,6 +1070,31 @@ async fn load_base(store: &dyn Store, cal: &WorkCalendar) -> StoreResult<()> {
         }
     }
     Ok(())
+}
+
+/// A realistic therapy profile for a demo project's category.
+fn demo_profile(category: &str) -> Option<serde_json::Value> {
+    let (origin, material, modification, regenerate) = match category {
+        "car_t" | "tcr_t" => ("autologous", "immune_cells", "integrating_vector", false),
+        "til" | "nk" => ("autologous", "immune_cells", "none", false),
+        "msc" => ("allogeneic", "msc", "none", true),
+        "ipsc_derived" => ("allogeneic", "ipsc_derived", "none", true),
+        "esc_derived" => ("allogeneic", "esc_derived", "none", true),
+        "hsc" => ("autologous", "hsc", "gene_editing", false),
+        "gene_therapy" => ("none", "viral_vector", "non_integrating_vector", false),
+        "oncolytic_virus" => ("none", "oncolytic_virus", "non_integrating_vector", false),
+        "tissue_engineered" => ("autologous", "tissue", "none", true),
+        _ => return None,
+    };
+    Some(serde_json::json!({
+        "cell_origin": origin, "material": material, "manipulation": "substantial",
+        "homologous_use": false, "genetic_modification": modification,
+        "in_vivo": origin == "none", "combined_with_device": false,
+        "combined_with_other_article": false, "systemic_effect": !regenerate,
+        "same_surgical_procedure": false, "regenerate_repair_replace_tissue": regenerate,
+        "serious_condition": true, "life_threatening_no_alternative": false,
+        "first_in_human": false, "paediatric": false, "purpose": "research"
+    }))
 }
 
 fn qual(

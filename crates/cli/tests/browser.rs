@@ -233,6 +233,30 @@ fn file_approve_lookup_and_switch_language_in_chromium() {
     d.click("#project-submit");
     d.wait_text("#project-state", "草稿");
     let project_url = d.url();
+    // Classify the therapy from the project and keep the result on its record.
+    d.click("#classify-project");
+    for (q, v) in [
+        ("cell_origin", "autologous"),
+        ("material", "immune_cells"),
+        ("manipulation", "substantial"),
+        ("homologous_use", "false"),
+        ("genetic_modification", "integrating_vector"),
+        ("first_in_human", "false"),
+        ("purpose", "research"),
+    ] {
+        d.click(&format!("#q-{q} option[value={v}]"));
+    }
+    d.click("#classify-submit");
+    d.wait_text("#c-cn-risk_tier .value", "高风险");
+    d.type_in("#save-reason", "备案前分类");
+    d.click("#save-submit");
+    d.wait_url("#classifications");
+    assert!(
+        d.text("#classifications + p + h3").contains("备案前分类"),
+        "{}",
+        d.text("#classifications + p + h3")
+    );
+    d.screenshot("02a-project-classified-zh");
     d.sign_action("submit", "sjh.office");
     d.wait_text("#project-state", "已提交");
     d.click("#logout");

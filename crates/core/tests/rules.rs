@@ -911,13 +911,19 @@ fn a_regional_pack_replaces_the_national_rules_it_covers() {
     let mut sources = builtin_sources();
     sources.push(regional);
     let e = Engine::compile(&sources).expect("compiles");
-    assert_eq!(e.regions(), vec![("CN".to_string(), "tianjin_ftz".to_string())]);
+    assert_eq!(
+        e.regions(),
+        vec![("CN".to_string(), "tianjin_ftz".to_string())]
+    );
     let p = Profile::from_json(&with(car_t(), json!({"purpose": "research"}))).unwrap();
     let national = e.report_json(&e.evaluate(&p, day("2026-11-23"), None));
     let tianjin = e.report_json(&e.evaluate(&p, day("2026-11-23"), Some("tianjin_ftz")));
     assert_eq!(value(&national, "CN", "risk_tier"), "high");
     assert_eq!(value(&tianjin, "CN", "risk_tier"), "medium");
-    assert_eq!(tianjin["results"]["CN"]["risk_tier"]["basis"][0]["rule"], "tj.risk.all_medium");
+    assert_eq!(
+        tianjin["results"]["CN"]["risk_tier"]["basis"][0]["rule"],
+        "tj.risk.all_medium"
+    );
     // What follows from the tier follows the region's tier.
     assert_eq!(value(&tianjin, "CN", "ethics_route"), "full_committee");
     assert_eq!(value(&tianjin, "CN", "route"), "nhc_clinical_research");

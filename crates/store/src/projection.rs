@@ -20,6 +20,9 @@ pub const USER_DEACTIVATED: &str = "user.deactivated";
 pub const USER_PASSWORD_SET: &str = "user.password_set";
 pub const PROJECT_DRAFTED: &str = "project.drafted";
 pub const PROJECT_TRANSITIONED: &str = "project.transitioned";
+/// A classification by the rules engine saved against a project; read from
+/// the project's stream (what the rules said that day), no read model.
+pub const PROJECT_CLASSIFIED: &str = "project.classified";
 
 /// Stream names: one stream per regulated record.
 pub fn org_stream(id: &str) -> String {
@@ -275,7 +278,7 @@ pub fn project(ev: &Event) -> StoreResult<Vec<Op>> {
                 args: vec![t(&p.id)],
             }]
         }
-        USER_PASSWORD_SET => Vec::new(),
+        USER_PASSWORD_SET | PROJECT_CLASSIFIED => Vec::new(),
         PROJECT_DRAFTED => {
             let p: ProjectDrafted = payload(ev)?;
             vec![Op {

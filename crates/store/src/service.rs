@@ -1074,3 +1074,181 @@ async fn register_platform(
     };
     register_org(store, system, &input, "platform bootstrap", when).await
 }
+
+/// What to classify a project with.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyInput {
+    pub profile: serde_json::Value,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The reason for the record (filled from the request's `reason`).
+    #[serde(skip)]
+    pub reason: String,
+}
+
+/// What a saved classification records: the profile, the day and region it
+/// was read as of, the packs and their versions, and each conclusion with
+/// the rules it rests on (explanations stay in the packs).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Classification {
+    pub project_id: String,
+    pub as_of: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    pub profile: serde_json::Value,
+    /// (pack, version) of every pack used.
+    pub packs: Vec<(String, String)>,
+    /// `{"CN": {"route": {"value", "basis": [{rule, instrument, article, effective_from}], "needs"?}}}`
+    pub results: serde_json::Value,
+    pub upcoming: serde_json::Value,
+}
+
+impl Classification {
+    /// Reads a profile against the packs and keeps the record of it.
+    pub fn draw(
+        engine: &celltrail_core::rules::Engine,
+        project_id: &str,
+        profile: &serde_json::Value,
+        as_of: chrono::NaiveDate,
+        region: Option<&str>,
+    ) -> StoreResult<Classification> {
+        let parsed = celltrail_core::rules::Profile::from_json(profile).map_err(|e| {
+            StoreError::invalid(e.code, "profile", e.message.clone())
+                .with_field(&format!("profile.{}", e.field))
+                .with_arg("field", &e.field)
+        })?;
+        let mut report = engine.report_json(&engine.evaluate(&parsed, as_of, region));
+        strip_explanations(&mut report);
+        Ok(Classification {
+            project_id: project_id.to_string(),
+            as_of: as_of.to_string(),
+            region: region.map(str::to_string),
+            profile: profile.clone(),
+            packs: engine.packs.clone(),
+            results: report["results"].take(),
+            upcoming: report["upcoming"].take(),
+        })
+    }
+
+    /// The conclusions ("CN.route" …) whose value differs from `other`'s.
+    pub fn changed_from(&self, other: &Classification) -> Vec<String> {
+        let mut out = Vec::new();
+        for (j, conclusions) in self.results.as_object().into_iter().flatten() {
+            for (k, c) in conclusions.as_object().into_iter().flatten() {
+                if other.results[j][k]["value"] != c["value"] {
+                    out.push(format!("{j}.{k}"));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Drops the bilingual explanation texts from every basis entry.
+fn strip_explanations(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.remove("explain");
+            m.values_mut().for_each(strip_explanations);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_explanations),
+        _ => {}
+    }
+}
+
+/// Classifies a project's therapy and saves the result on the project's
+/// stream, so a reviewer can later see what the rules said that day. The
+/// institution that owns the project (drafting permission) or a regulator
+/// who may review it can do so.
+pub async fn classify_project(
+    store: &dyn Store,
+    actor: &Actor,
+    engine: &celltrail_core::rules::Engine,
+    project_id: &str,
+    input: &ClassifyInput,
+    when: &When,
+) -> StoreResult<Classification> {
+    let (profile, region, reason) = (
+        &input.profile,
+        input.region.as_deref(),
+        input.reason.as_str(),
+    );
+    let (project, _) = visible_project(store, actor, project_id).await?;
+    let owner = actor.org_id == project.org_id && actor.can(Permission::ProjectDraft);
+    if !owner && !actor.can(Permission::ProjectReview) {
+        return Err(StoreError::forbidden(
+            "permission_denied",
+            "classifying a project needs drafting (its institution) or review permission",
+        ));
+    }
+    let region = region.map(str::trim).filter(|r| !r.is_empty());
+    if let Some(r) = region {
+        if !engine.regions().iter().any(|(_, known)| known == r) {
+            return Err(
+                StoreError::invalid("region_unknown", "region", r.to_string())
+                    .with_arg("region", r),
+            );
+        }
+    }
+    let record = Classification::draw(engine, project_id, profile, when.today, region)?;
+    let reason = reason_text(Some(reason), "分类记录 / classification recorded");
+    store
+        .append(vec![actor.event(
+            project_stream(project_id),
+            PROJECT_CLASSIFIED,
+            &record,
+            when,
+            &reason,
+        )?])
+        .await?;
+    Ok(record)
+}
+
+/// Every classification saved on a project, oldest first, each with what
+/// the same profile gives under today's rules. The caller has checked that
+/// the actor may see the project.
+pub async fn project_classifications(
+    store: &dyn Store,
+    engine: &celltrail_core::rules::Engine,
+    project_id: &str,
+    when: &When,
+) -> StoreResult<Vec<SavedClassification>> {
+    let events = store.stream_events(&project_stream(project_id)).await?;
+    let mut out = Vec::new();
+    for e in events.into_iter().filter(|e| e.kind == PROJECT_CLASSIFIED) {
+        let then: Classification = serde_json::from_value(e.payload.clone())
+            .map_err(|err| StoreError::internal("classification_unreadable", err.to_string()))?;
+        let now = Classification::draw(
+            engine,
+            project_id,
+            &then.profile,
+            when.today,
+            then.region.as_deref(),
+        )?;
+        let changed = now.changed_from(&then);
+        out.push(SavedClassification {
+            seq: e.seq,
+            time: e.time,
+            actor: e.actor,
+            reason: e.reason,
+            then,
+            now,
+            changed,
+        });
+    }
+    Ok(out)
+}
+
+/// A saved classification beside today's reading of the same profile.
+#[derive(Clone, Debug, Serialize)]
+pub struct SavedClassification {
+    pub seq: u64,
+    pub time: String,
+    pub actor: String,
+    pub reason: String,
+    pub then: Classification,
+    pub now: Classification,
+    /// Conclusions ("CN.route" …) that differ between then and now.
+    pub changed: Vec<String>,
+}

@@ -994,3 +994,103 @@ async fn organisation_search_by_name_and_code_on_every_backend() {
         assert_eq!(find("浦东").await, ["org-hx"], "{}", b.name);
     }
 }
+
+/// A classification saved against a project shows what the rules said on
+/// that day beside what they say now. Decree 818 took effect on 2026-05-01:
+/// a CAR-T research project classified in April 2026 had no route under it;
+/// read again in November 2026 it is new-technology clinical research.
+#[tokio::test]
+async fn saved_classifications_show_then_and_now_on_every_backend() {
+    let engine =
+        celltrail_core::rules::Engine::compile(&celltrail_core::rules::builtin_sources()).unwrap();
+    for b in backends().await {
+        let store = &b.store;
+        let w = world(store).await;
+        let p = service::draft_project(
+            store.as_ref(),
+            &w.office,
+            &ProjectInput {
+                kind: "clinical_research".into(),
+                title_zh: "CD19 CAR-T 研究".into(),
+                title_en: "CD19 CAR-T study".into(),
+                summary_zh: String::new(),
+                summary_en: String::new(),
+                category: "car_t".into(),
+                pi_name: "周明".into(),
+            },
+            "draft",
+            &When::now(),
+        )
+        .await
+        .unwrap();
+        let input = service::ClassifyInput {
+            profile: json!({
+                "cell_origin": "autologous", "material": "immune_cells", "manipulation": "substantial",
+                "homologous_use": false, "genetic_modification": "integrating_vector", "in_vivo": false,
+                "combined_with_device": false, "combined_with_other_article": false, "systemic_effect": true,
+                "same_surgical_procedure": false, "serious_condition": true, "first_in_human": false,
+                "purpose": "research"
+            }),
+            region: None,
+            reason: "classified at filing".into(),
+        };
+        let april = When::at(NaiveDate::from_ymd_opt(2026, 4, 15).unwrap(), 10, 0);
+        let then =
+            service::classify_project(store.as_ref(), &w.office, &engine, &p.id, &input, &april)
+                .await
+                .unwrap();
+        assert_eq!(
+            then.results["CN"]["route"]["value"],
+            serde_json::Value::Null,
+            "{}",
+            b.name
+        );
+        assert_eq!(then.upcoming[0]["conclusion"], "route");
+        assert_eq!(then.results["US"]["tier"]["value"], "351_biologic");
+
+        // Another institution cannot classify (nor see) the project.
+        let e = service::classify_project(
+            store.as_ref(),
+            &w.other_office,
+            &engine,
+            &p.id,
+            &input,
+            &april,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, "project_not_found", "{}", b.name);
+        // A bad profile is refused with the field named.
+        let bad = service::ClassifyInput {
+            profile: json!({"material": "stardust"}),
+            ..input.clone()
+        };
+        let e = service::classify_project(store.as_ref(), &w.office, &engine, &p.id, &bad, &april)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("profile_value_invalid", Some("profile.material"))
+        );
+
+        let november = When::at(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), 10, 0);
+        let saved = service::project_classifications(store.as_ref(), &engine, &p.id, &november)
+            .await
+            .unwrap();
+        assert_eq!(saved.len(), 1, "{}", b.name);
+        assert_eq!(saved[0].then.as_of, "2026-04-15");
+        assert_eq!(saved[0].now.as_of, "2026-11-23");
+        assert_eq!(
+            saved[0].now.results["CN"]["route"]["value"],
+            "nhc_clinical_research"
+        );
+        assert!(
+            saved[0].changed.contains(&"CN.route".to_string()),
+            "{:?}",
+            saved[0].changed
+        );
+        assert!(!saved[0].changed.contains(&"US.tier".to_string()));
+        // The record is a ledger event: the chain still verifies.
+        assert!(store.verify().await.unwrap().is_ok());
+    }
+}

@@ -7,13 +7,13 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::Uri;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use celltrail_core::rules::schema::{keys, Kind, CONCLUSIONS, FIELDS};
 use celltrail_core::rules::{Engine, Profile};
 use celltrail_core::Lang;
 use celltrail_store::error::StoreError;
-use celltrail_store::service::When;
+use celltrail_store::service::{self, When};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::Value;
@@ -137,6 +137,9 @@ struct ClassifyPage {
     as_of: String,
     results: Option<(String, Vec<JurisdictionView>, Vec<UpcomingView>)>,
     error: Option<String>,
+    /// Signed in and classifying a project: where to save, and the answers
+    /// to carry as hidden fields.
+    save: Option<(String, Vec<(&'static str, String)>)>,
 }
 
 pub async fn page(
@@ -146,6 +149,7 @@ pub async fn page(
     uri: Uri,
 ) -> Response {
     let ctx = PageCtx::new(lang, auth.as_ref().map(|a| &a.0), &uri, "classify.title");
+    let auth = auth.map(|a| a.0);
     let query: HashMap<String, String> = match uri.query() {
         None | Some("") => HashMap::new(),
         Some(_) => match axum::extract::Query::try_from_uri(&uri) {
@@ -157,21 +161,7 @@ pub async fn page(
         },
     };
     let l = Labels(lang);
-    // The profile from the answered questions; bools come as "true"/"false".
-    let mut profile = serde_json::Map::new();
-    for f in FIELDS {
-        if let Some(v) = query.get(f.name).filter(|v| !v.is_empty()) {
-            let value = match f.kind {
-                Kind::Bool => match v.as_str() {
-                    "true" => Value::Bool(true),
-                    "false" => Value::Bool(false),
-                    _ => Value::String(v.clone()),
-                },
-                _ => Value::String(v.clone()),
-            };
-            profile.insert(f.name.to_string(), value);
-        }
-    }
+    let profile = profile_from(&query);
     let questions = FIELDS
         .iter()
         .map(|f| {
@@ -201,7 +191,7 @@ pub async fn page(
     let (results, error) = if asked {
         match classify(
             &st.rules,
-            &Value::Object(profile),
+            &profile,
             Some(as_of.as_str()),
             query.get("region").map(String::as_str),
         ) {
@@ -210,6 +200,19 @@ pub async fn page(
         }
     } else {
         (None, None)
+    };
+    let save = match (query.get("project"), &auth) {
+        (Some(project), Some(_)) if results.is_some() => Some((
+            project.clone(),
+            FIELDS
+                .iter()
+                .filter_map(|f| {
+                    let v = query.get(f.name).filter(|v| !v.is_empty())?;
+                    Some((f.name, v.clone()))
+                })
+                .collect(),
+        )),
+        _ => None,
     };
     render(&ClassifyPage {
         ctx,
@@ -221,7 +224,25 @@ pub async fn page(
         },
         results,
         error,
+        save,
     })
+}
+
+/// The profile the answered questions of a form or query give; bools come
+/// as "true"/"false", other names are not profile fields and are ignored.
+fn profile_from(answers: &HashMap<String, String>) -> Value {
+    let mut profile = serde_json::Map::new();
+    for f in FIELDS {
+        if let Some(v) = answers.get(f.name).filter(|v| !v.is_empty()) {
+            let value = match (f.kind, v.as_str()) {
+                (Kind::Bool, "true") => Value::Bool(true),
+                (Kind::Bool, "false") => Value::Bool(false),
+                _ => Value::String(v.clone()),
+            };
+            profile.insert(f.name.to_string(), value);
+        }
+    }
+    Value::Object(profile)
 }
 
 /// A report as the page shows it, in jurisdiction and evaluation order.
@@ -327,10 +348,162 @@ fn views(
     )
 }
 
+/// A conclusion's value as shown in `lang` (empty when undecided).
+pub fn value_label(lang: Lang, j: &str, name: &str, v: &Value) -> String {
+    let l = Labels(lang);
+    let Some(k) = CONCLUSIONS
+        .iter()
+        .find(|k| k.jurisdiction == j && k.name == name)
+    else {
+        return v.to_string();
+    };
+    match (k.kind, v) {
+        (_, Value::Null) => String::new(),
+        (Kind::Bool, Value::Bool(b)) => l.t(keys::boolean(*b)).to_string(),
+        (Kind::Enum(_), Value::String(s)) => l.t(&keys::conclusion_value(s, false)).to_string(),
+        (Kind::Codes(_), Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|c| l.t(&keys::conclusion_value(c, true)))
+            .collect::<Vec<_>>()
+            .join(lang_separator(lang)),
+        _ => v.to_string(),
+    }
+}
+
 fn lang_separator(lang: Lang) -> &'static str {
     if lang == Lang::Zh {
         "、"
     } else {
         ", "
     }
+}
+
+// ---- classifications saved against a project
+
+pub async fn api_save(
+    State(st): State<SharedState>,
+    L(lang): L,
+    axum::Extension(auth): axum::Extension<Auth>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Bytes,
+) -> Result<(axum::http::StatusCode, Json<service::Classification>), crate::error::ApiError> {
+    let (mut input, reason): (service::ClassifyInput, String) = parse_body(lang, &body)?;
+    input.reason = reason;
+    let record = service::classify_project(
+        st.store.as_ref(),
+        &auth.actor,
+        &st.rules,
+        &id,
+        &input,
+        &When::now(),
+    )
+    .await
+    .map_err(fail(lang))?;
+    Ok((axum::http::StatusCode::CREATED, Json(record)))
+}
+
+pub async fn api_list(
+    State(st): State<SharedState>,
+    L(lang): L,
+    axum::Extension(auth): axum::Extension<Auth>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Vec<service::SavedClassification>> {
+    service::visible_project(st.store.as_ref(), &auth.actor, &id)
+        .await
+        .map_err(fail(lang))?;
+    service::project_classifications(st.store.as_ref(), &st.rules, &id, &When::now())
+        .await
+        .map(Json)
+        .map_err(fail(lang))
+}
+
+/// The wizard's "save to project" form.
+pub async fn save_form(
+    State(st): State<SharedState>,
+    L(lang): L,
+    axum::Extension(auth): axum::Extension<Auth>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(e) = auth.check_csrf(form.get("csrf").map(String::as_str).unwrap_or("")) {
+        return crate::pages::page_error(lang, e);
+    }
+    let input = service::ClassifyInput {
+        profile: profile_from(&form),
+        region: form.get("region").cloned(),
+        reason: form.get("reason").cloned().unwrap_or_default(),
+    };
+    match service::classify_project(
+        st.store.as_ref(),
+        &auth.actor,
+        &st.rules,
+        &id,
+        &input,
+        &When::now(),
+    )
+    .await
+    {
+        Ok(_) => axum::response::Redirect::to(&format!("/app/projects/{id}#classifications"))
+            .into_response(),
+        Err(e) => crate::pages::page_error(lang, e),
+    }
+}
+
+/// A saved classification as the project page shows it: each conclusion
+/// then and now.
+pub struct SavedView {
+    pub time: String,
+    pub as_of: String,
+    pub reason: String,
+    /// (jurisdiction · conclusion, then, now, changed)
+    pub rows: Vec<(String, String, String, bool)>,
+}
+
+pub async fn saved_views(
+    st: &SharedState,
+    lang: Lang,
+    project_id: &str,
+) -> Result<Vec<SavedView>, StoreError> {
+    let l = Labels(lang);
+    let saved =
+        service::project_classifications(st.store.as_ref(), &st.rules, project_id, &When::now())
+            .await?;
+    Ok(saved
+        .into_iter()
+        .map(|s| SavedView {
+            time: l.time(&s.time),
+            as_of: s.then.as_of.clone(),
+            reason: s.reason.clone(),
+            rows: CONCLUSIONS
+                .iter()
+                .map(|k| {
+                    let then = value_label(
+                        lang,
+                        k.jurisdiction,
+                        k.name,
+                        &s.then.results[k.jurisdiction][k.name]["value"],
+                    );
+                    let now = value_label(
+                        lang,
+                        k.jurisdiction,
+                        k.name,
+                        &s.now.results[k.jurisdiction][k.name]["value"],
+                    );
+                    let dash = |v: String| if v.is_empty() { "—".to_string() } else { v };
+                    let (then, now) = (dash(then), dash(now));
+                    let label = format!(
+                        "{} · {}",
+                        l.t(&keys::jurisdiction(k.jurisdiction)),
+                        l.t(&keys::conclusion(k.jurisdiction, k.name))
+                    );
+                    let changed = s
+                        .changed
+                        .iter()
+                        .any(|c| *c == format!("{}.{}", k.jurisdiction, k.name));
+                    (label, then, now, changed)
+                })
+                .collect(),
+        })
+        .collect())
 }

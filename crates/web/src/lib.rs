@@ -138,6 +138,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/app/projects/new", get(pages::project_new))
         .route("/app/projects/{id}", get(pages::project_page))
         .route("/app/projects/{id}/act", post(pages::project_act))
+        .route("/app/projects/{id}/classify", post(classify::save_form))
         .route("/app/orgs", get(pages::orgs_page).post(pages::org_create))
         .route("/app/orgs/new", get(pages::org_new))
         .route("/app/orgs/{id}", get(pages::org_page))
@@ -172,6 +173,10 @@ pub fn app(state: SharedState) -> Router {
         )
         .route("/api/v1/projects/{id}", get(api::get_project))
         .route("/api/v1/projects/{id}/history", get(api::project_history))
+        .route(
+            "/api/v1/projects/{id}/classifications",
+            get(classify::api_list).post(classify::api_save),
+        )
         .route("/api/v1/projects/{id}/actions", post(api::project_action))
         .route(
             "/api/v1/tokens",

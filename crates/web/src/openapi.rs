@@ -67,6 +67,10 @@ fn schemas() -> Value {
             "profile": profile_schema(),
             "as_of": {"type": "string", "format": "date", "description": "The day the rules are read as of; today if absent"},
             "region": {"type": "string", "description": "A region whose own pack replaces the national rules it covers"}}},
+        "ProjectClassify": {"type": "object", "required": ["profile"], "additionalProperties": false, "properties": {
+            "profile": profile_schema(),
+            "region": {"type": "string", "description": "A region whose own pack replaces the national rules it covers"},
+            "reason": reason.clone()}},
         "TokenCreate": {"type": "object", "required": ["name", "scopes"], "additionalProperties": false, "properties": {
             "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}, "expires_in_days": {"type": "integer", "minimum": 0, "maximum": 3650}}}
     })

@@ -96,7 +96,7 @@ pub fn render<T: Template>(t: &T) -> Response {
     }
 }
 
-fn page_error(lang: Lang, e: StoreError) -> Response {
+pub(crate) fn page_error(lang: Lang, e: StoreError) -> Response {
     error_page(lang, crate::error::status_of(e.kind, e.code), &e)
 }
 
@@ -667,6 +667,7 @@ struct ProjectPage {
     ctx: PageCtx,
     v: ProjectView,
     history: Vec<HistoryEntry>,
+    classifications: Vec<crate::classify::SavedView>,
     error: Option<String>,
 }
 
@@ -688,10 +689,15 @@ async fn show_project(
         Ok(h) => h,
         Err(e) => return page_error(lang, e),
     };
+    let classifications = match crate::classify::saved_views(st, lang, id).await {
+        Ok(c) => c,
+        Err(e) => return page_error(lang, e),
+    };
     let page = ProjectPage {
         ctx: PageCtx::new(lang, Some(auth), uri, "project.title"),
         v,
         history,
+        classifications,
         error,
     };
     render_status(&page, status)

@@ -87,6 +87,12 @@ pub const ROUTES: &[RouteSpec] = &[
     page("GET", "/public/org/{id}", Public, "public_org"),
     page("GET", "/public/project/{number}", Public, "public_project"),
     page("GET", "/classify", Public, "classify_page"),
+    page(
+        "POST",
+        "/app/projects/{id}/classify",
+        Perm(P::ProjectRead),
+        "project_classify",
+    ),
     page("GET", "/app", SignedIn, "dashboard"),
     page("GET", "/app/projects", Perm(P::ProjectRead), "projects"),
     page(
@@ -325,6 +331,24 @@ pub const ROUTES: &[RouteSpec] = &[
         "public",
         "public_project",
         "A filed project's status by filing number",
+        None,
+    ),
+    api(
+        "POST",
+        "/api/v1/projects/{id}/classifications",
+        Perm(P::ProjectRead),
+        "rules",
+        "classify_project",
+        "Classify a project's therapy and save the result on its ledger stream (its institution or a reviewing regulator)",
+        Some("ProjectClassify"),
+    ),
+    api(
+        "GET",
+        "/api/v1/projects/{id}/classifications",
+        Perm(P::ProjectRead),
+        "rules",
+        "project_classifications",
+        "Classifications saved on a project, each beside today's reading of the same profile",
         None,
     ),
     api(

@@ -1303,3 +1303,96 @@ async fn classify_api_and_wizard() {
     let (_, html, _) = call(&app, get("/classify?material=msc&as_of=2026-11-23")).await;
     assert!(html.contains("需要回答"), "{html}");
 }
+
+/// A research office saves a classification on its project through the
+/// API; the list and the project page show it then and now; another
+/// institution gets no data.
+#[tokio::test]
+async fn classifications_are_saved_on_the_project_record() {
+    let b = celltrail_store::testkit::sqlite_backend().await;
+    let users = world(&b.store).await;
+    let st = state(b.store.clone());
+    let app = app(st.clone());
+    let office = users
+        .iter()
+        .find(|(r, _)| *r == Role::ResearchOffice)
+        .unwrap()
+        .1
+        .clone();
+    let token = bearer_for(&st, &office).await;
+    let req = |method: Method, uri: String, body: String| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (s, body, _) = call(&app, req(Method::POST, "/api/v1/projects".into(), r#"{"kind":"clinical_research","title_zh":"间充质干细胞研究","title_en":"MSC study","category":"msc","pi_name":"周明","reason":"new study"}"#.into())).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Expanded autologous MSC for research: medium risk under the default
+    // grading, full committee review, stem-cell filing (2015 measures Art 7).
+    let profile = r#"{"cell_origin":"autologous","material":"msc","manipulation":"substantial","homologous_use":false,"genetic_modification":"none","in_vivo":false,"combined_with_device":false,"combined_with_other_article":false,"systemic_effect":true,"same_surgical_procedure":false,"regenerate_repair_replace_tissue":false,"serious_condition":true,"first_in_human":false,"purpose":"research"}"#;
+    let uri = format!("/api/v1/projects/{id}/classifications");
+    let (s, body, _) = call(
+        &app,
+        req(
+            Method::POST,
+            uri.clone(),
+            format!(r#"{{"profile":{profile},"reason":"classified at filing"}}"#),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let saved: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(saved["results"]["CN"]["risk_tier"]["value"], "medium");
+    assert_eq!(
+        saved["results"]["CN"]["ethics_route"]["value"],
+        "full_committee"
+    );
+    let (s, body, _) = call(&app, req(Method::GET, uri.clone(), String::new())).await;
+    assert_eq!(s, StatusCode::OK);
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["changed"], serde_json::json!([]));
+    assert_eq!(list[0]["reason"], "classified at filing");
+    // The event is on the project's audit trail.
+    let (_, body, _) = call(
+        &app,
+        req(
+            Method::GET,
+            format!("/api/v1/projects/{id}/history"),
+            String::new(),
+        ),
+    )
+    .await;
+    assert!(body.contains("project.classified"), "{body}");
+
+    // Users of other organisations that do not regulate it get no data.
+    let mut checked = 0;
+    for (role, other) in &users {
+        let regulator = other.org_type == celltrail_core::access::OrgType::Regulator;
+        if other.org_id == office.org_id || regulator || *role == Role::PlatformAdmin {
+            continue;
+        }
+        let t = bearer_for(&st, other).await;
+        let r = Request::builder()
+            .uri(&uri)
+            .header(header::AUTHORIZATION, format!("Bearer {t}"))
+            .body(Body::empty())
+            .unwrap();
+        let (s, body, _) = call(&app, r).await;
+        assert!(
+            matches!(s, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+            "{role:?}: {s} {body}"
+        );
+        assert!(!body.contains("medium"), "{role:?}: {body}");
+        checked += 1;
+    }
+    assert!(checked > 0);
+}

@@ -1113,11 +1113,7 @@ impl Classification {
         as_of: chrono::NaiveDate,
         region: Option<&str>,
     ) -> StoreResult<Classification> {
-        let parsed = celltrail_core::rules::Profile::from_json(profile).map_err(|e| {
-            StoreError::invalid(e.code, "profile", e.message.clone())
-                .with_field(&format!("profile.{}", e.field))
-                .with_arg("field", &e.field)
-        })?;
+        let parsed = profile_of(profile)?;
         let mut report = engine.report_json(&engine.evaluate(&parsed, as_of, region));
         strip_explanations(&mut report);
         Ok(Classification {
@@ -1142,6 +1138,34 @@ impl Classification {
             }
         }
         out
+    }
+}
+
+/// A therapy profile read strictly; the error names the field at fault as
+/// `profile.<field>`.
+pub fn profile_of(profile: &serde_json::Value) -> StoreResult<celltrail_core::rules::Profile> {
+    celltrail_core::rules::Profile::from_json(profile).map_err(|e| {
+        let field = if e.field.is_empty() {
+            "profile".to_string()
+        } else {
+            format!("profile.{}", e.field)
+        };
+        StoreError::invalid(e.code, "profile", e.message.clone())
+            .with_field(&field)
+            .with_arg("field", &e.field)
+    })
+}
+
+/// The region, if one is named, when some pack serves it.
+pub fn known_region<'a>(
+    engine: &celltrail_core::rules::Engine,
+    region: Option<&'a str>,
+) -> StoreResult<Option<&'a str>> {
+    match region.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) if !engine.regions().iter().any(|(_, known)| known == r) => Err(
+            StoreError::invalid("region_unknown", "region", r.to_string()).with_arg("region", r),
+        ),
+        other => Ok(other),
     }
 }
 

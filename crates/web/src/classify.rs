@@ -10,7 +10,7 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use celltrail_core::rules::schema::{keys, Kind, CONCLUSIONS, FIELDS};
-use celltrail_core::rules::{Engine, Profile};
+use celltrail_core::rules::Engine;
 use celltrail_core::Lang;
 use celltrail_store::error::StoreError;
 use celltrail_store::service::{self, When};
@@ -43,30 +43,13 @@ fn classify(
     as_of: Option<&str>,
     region: Option<&str>,
 ) -> Result<Value, StoreError> {
-    let profile = Profile::from_json(profile).map_err(|e| {
-        let field = if e.field.is_empty() {
-            "profile".to_string()
-        } else {
-            format!("profile.{}", e.field)
-        };
-        StoreError::invalid(e.code, "profile", e.message.clone())
-            .with_field(&field)
-            .with_arg("field", &e.field)
-    })?;
+    let profile = service::profile_of(profile)?;
     let day = match as_of.filter(|d| !d.is_empty()) {
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .map_err(|_| StoreError::invalid("date_invalid", "as_of", d.to_string()))?,
         None => When::now().today,
     };
-    let region = region.filter(|r| !r.is_empty());
-    if let Some(r) = region {
-        if !engine.regions().iter().any(|(_, known)| known == r) {
-            return Err(
-                StoreError::invalid("region_unknown", "region", r.to_string())
-                    .with_arg("region", r),
-            );
-        }
-    }
+    let region = service::known_region(engine, region)?;
     Ok(engine.report_json(&engine.evaluate(&profile, day, region)))
 }
 
@@ -266,26 +249,7 @@ fn views(
             .unwrap_or("")
             .to_string(),
     };
-    let shown = |j: &str, name: &str, v: &Value| -> String {
-        let Some(k) = CONCLUSIONS
-            .iter()
-            .find(|k| k.jurisdiction == j && k.name == name)
-        else {
-            return v.to_string();
-        };
-        match (k.kind, v) {
-            (_, Value::Null) => String::new(),
-            (Kind::Bool, Value::Bool(b)) => l.t(keys::boolean(*b)).to_string(),
-            (Kind::Enum(_), Value::String(s)) => l.t(&keys::conclusion_value(s, false)).to_string(),
-            (Kind::Codes(_), Value::Array(items)) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|c| l.t(&keys::conclusion_value(c, true)))
-                .collect::<Vec<_>>()
-                .join(lang_separator(lang)),
-            _ => v.to_string(),
-        }
-    };
+    let shown = |j: &str, name: &str, v: &Value| value_label(lang, j, name, v);
     let mut jurisdictions = Vec::new();
     for j in celltrail_core::rules::schema::JURISDICTIONS {
         let Some(conclusions) = report["results"][*j].as_object() else {

@@ -159,8 +159,8 @@ fn ledger_page_sql(page: LedgerPage, backend: Backend) -> &'static str {
     match (page, backend) {
         // Events, the bulk of a ledger, are framed rather than escaped:
         // `<pos> <hash bytes> <body bytes> <hash><body>` per event.
-        (LedgerPage::Events, Backend::Sqlite) => "SELECT COALESCE(group_concat(pos || ' ' || octet_length(hash) || ' ' || octet_length(body) || ' ' || hash || body, ''), '') FROM (SELECT pos, hash, body FROM events WHERE pos > $1 AND $2 = $2 AND $3 = $3 AND pos <= $4 ORDER BY pos LIMIT $5)",
-        (LedgerPage::Events, Backend::Postgres) => "SELECT COALESCE(string_agg(pos || ' ' || octet_length(hash) || ' ' || octet_length(body) || ' ' || hash || body, ''), '') FROM (SELECT pos, hash, body FROM events WHERE pos > $1 AND $2::text = $2::text AND $3::bigint = $3::bigint AND pos <= $4 ORDER BY pos LIMIT $5) t",
+        (LedgerPage::Events, Backend::Sqlite) => "SELECT COALESCE(group_concat(pos || ' ' || octet_length(hash) || ' ' || octet_length(body), ' '), ''), COALESCE(group_concat(hash, ''), ''), COALESCE(group_concat(body, ''), '') FROM (SELECT pos, hash, body FROM events WHERE pos > $1 AND $2 = $2 AND $3 = $3 AND pos <= $4 ORDER BY pos LIMIT $5)",
+        (LedgerPage::Events, Backend::Postgres) => "SELECT COALESCE(string_agg(pos || ' ' || octet_length(hash) || ' ' || octet_length(body), ' '), ''), COALESCE(string_agg(hash, ''), ''), COALESCE(string_agg(body, ''), '') FROM (SELECT pos, hash, body FROM events WHERE pos > $1 AND $2::text = $2::text AND $3::bigint = $3::bigint AND pos <= $4 ORDER BY pos LIMIT $5) t",
         (LedgerPage::Seals, Backend::Sqlite) => "SELECT COALESCE(json_group_array(json_array(id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint)), '[]') FROM (SELECT * FROM seals WHERE (pos > $1 OR (pos = $1 AND id > $3)) AND $2 = $2 AND pos <= $4 ORDER BY pos, id LIMIT $5)",
         (LedgerPage::Seals, Backend::Postgres) => "SELECT COALESCE(json_agg(json_build_array(id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint))::text, '[]') FROM (SELECT * FROM seals WHERE (pos > $1 OR (pos = $1 AND id > $3)) AND $2::text = $2::text AND pos <= $4 ORDER BY pos, id LIMIT $5) t",
         (LedgerPage::Checkpoints, Backend::Sqlite) => "SELECT COALESCE(json_group_array(json_array(pos, org, n, key_id, alg, seals, digest, signature)), '[]') FROM (SELECT * FROM checkpoints WHERE (pos > $1 OR (pos = $1 AND (org > $2 OR (org = $2 AND n > $3)))) AND pos <= $4 ORDER BY pos, org, n LIMIT $5)",
@@ -168,29 +168,34 @@ fn ledger_page_sql(page: LedgerPage, backend: Backend) -> &'static str {
     }
 }
 
-/// Splits a page of framed events, `<pos> <hash bytes> <body bytes> <hash><body>`
-/// repeated, into (pos, hash, body). The byte counts come from the
-/// database, so no stored text can shift the framing.
-fn split_event_page(page: &str) -> Result<Vec<(i64, &str, &str)>, String> {
+/// Splits a page of events given as three aggregates over the same rows:
+/// `meta` holds `<pos> <hash bytes> <body bytes>` per row (space
+/// separated), `hashes` and `bodies` the texts run together in that order.
+/// The byte counts come from the database, so no stored text can shift the
+/// framing; every byte of both texts must be accounted for.
+fn split_event_page<'a>(
+    meta: &str,
+    hashes: &'a str,
+    bodies: &'a str,
+) -> Result<Vec<(i64, &'a str, &'a str)>, String> {
     let mut out = Vec::new();
-    let mut rest = page;
-    while !rest.is_empty() {
-        let mut numbers = [0i64; 3];
-        for n in &mut numbers {
-            let (digits, tail) = rest.split_once(' ').ok_or("truncated frame")?;
-            *n = digits
-                .parse()
-                .map_err(|_| format!("bad frame number {digits:?}"))?;
-            rest = tail;
-        }
-        let [pos, hash_len, body_len] = numbers;
-        let (hash_len, body_len) = (hash_len as usize, body_len as usize);
-        let hash = rest.get(..hash_len).ok_or("hash beyond the page")?;
-        let body = rest
-            .get(hash_len..hash_len + body_len)
-            .ok_or("body beyond the page")?;
+    let mut numbers = meta.split(' ').filter(|n| !n.is_empty());
+    let (mut h, mut b) = (0usize, 0usize);
+    while let Some(pos) = numbers.next() {
+        let mut next = || -> Result<usize, String> {
+            let n = numbers.next().ok_or("truncated frame")?;
+            n.parse().map_err(|_| format!("bad frame number {n:?}"))
+        };
+        let (hash_len, body_len) = (next()?, next()?);
+        let pos: i64 = pos.parse().map_err(|_| format!("bad position {pos:?}"))?;
+        let hash = hashes.get(h..h + hash_len).ok_or("hash beyond the page")?;
+        let body = bodies.get(b..b + body_len).ok_or("body beyond the page")?;
         out.push((pos, hash, body));
-        rest = &rest[hash_len + body_len..];
+        h += hash_len;
+        b += body_len;
+    }
+    if h != hashes.len() || b != bodies.len() {
+        return Err("page texts longer than their frames".into());
     }
     Ok(out)
 }
@@ -566,7 +571,7 @@ macro_rules! backend {
                 // Per source: rows after (pos, tie) in (pos, tie) order; at one
                 // position, events come before seals before checkpoints. The
                 // events of a page stay in its text, walked by byte ranges.
-                let mut page = String::new();
+                let mut page = (String::new(), String::new());
                 let mut evs: VecDeque<(i64, std::ops::Range<usize>, std::ops::Range<usize>)> = VecDeque::new();
                 let mut seals: VecDeque<(i64, Seal)> = VecDeque::new();
                 let mut cps: VecDeque<(i64, Checkpoint)> = VecDeque::new();
@@ -574,7 +579,7 @@ macro_rules! backend {
                 let (mut ev_done, mut seal_done, mut cp_done) = (false, false, false);
                 loop {
                     if evs.is_empty() && !ev_done {
-                        page = sqlx::query_scalar(ledger_page_sql(LedgerPage::Events, $backend))
+                        let (meta, hashes, bodies): (String, String, String) = sqlx::query_as(ledger_page_sql(LedgerPage::Events, $backend))
                             .bind(ev_after)
                             .bind("")
                             .bind(0i64)
@@ -582,15 +587,15 @@ macro_rules! backend {
                             .bind(PAGE)
                             .fetch_one(&self.pool)
                             .await?;
-                        let base = page.as_ptr() as usize;
-                        let offset = |part: &str| part.as_ptr() as usize - base;
-                        let mut rows = split_event_page(&page)
+                        page = (hashes, bodies);
+                        let offset = |part: &str, whole: &str| part.as_ptr() as usize - whole.as_ptr() as usize;
+                        let mut rows = split_event_page(&meta, &page.0, &page.1)
                             .map_err(|e| StoreError::internal("ledger_page_unreadable", format!("events page: {e}")))?;
                         rows.sort_by_key(|r| r.0);
                         ev_done = (rows.len() as i64) < PAGE;
                         for (pos, hash, body) in rows {
                             ev_after = pos;
-                            let (h, b) = (offset(hash), offset(body));
+                            let (h, b) = (offset(hash, &page.0), offset(body, &page.1));
                             evs.push_back((pos, h..h + hash.len(), b..b + body.len()));
                         }
                     }
@@ -627,7 +632,7 @@ macro_rules! backend {
                         None => return Ok(()),
                         Some((_, 0)) => {
                             let (_, h, b) = evs.pop_front().expect("front checked");
-                            f(Item::Event { body: &page[b], hash: &page[h] })?
+                            f(Item::Event { body: &page.1[b], hash: &page.0[h] })?
                         }
                         Some((_, 1)) => {
                             let (_, seal) = seals.pop_front().expect("front checked");
@@ -1465,14 +1470,22 @@ mod tests {
     fn event_pages_split_by_byte_counts_not_by_content() {
         // A body holding what looks like a frame, and multi-byte text.
         let body = "{\"a\":\"7 64 2 x\",\"b\":\"细胞\"}";
-        let page = format!("7 3 {} abc{body}8 1 2 z{{}}", body.len());
+        let meta = format!("7 3 {} 8 1 2", body.len());
+        let bodies = format!("{body}{{}}");
         assert_eq!(
-            split_event_page(&page).unwrap(),
+            split_event_page(&meta, "abcz", &bodies).unwrap(),
             vec![(7, "abc", body), (8, "z", "{}")]
         );
-        assert_eq!(split_event_page("").unwrap(), vec![]);
-        for bad in ["7 3", "7 3 99 abc{}", "x 1 1 ab", "7 1 1 a", "1 1 2 a细"] {
-            assert!(split_event_page(bad).is_err(), "{bad}");
+        assert_eq!(split_event_page("", "", "").unwrap(), vec![]);
+        for (meta, hashes, bodies) in [
+            ("7 3", "abc", ""),
+            ("7 3 99", "abc", "{}"),
+            ("x 1 1", "a", "b"),
+            ("7 1 1", "a", "bc"),
+            ("1 1 2", "a", "细"),
+            ("1 1 1", "ab", "c"),
+        ] {
+            assert!(split_event_page(meta, hashes, bodies).is_err(), "{meta}");
         }
     }
 

@@ -66,6 +66,13 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function("compiled_once_with_json_bytes", |b| {
+        b.iter(|| {
+            for p in &many {
+                black_box(engine.report_bytes(&engine.evaluate(black_box(p), as_of, None)));
+            }
+        })
+    });
     g.throughput(Throughput::Elements(few.len() as u64));
     g.bench_function("naive_reread_per_call", |b| {
         b.iter(|| {

@@ -42,7 +42,7 @@ fn classify(
     profile: &Value,
     as_of: Option<&str>,
     region: Option<&str>,
-) -> Result<Value, StoreError> {
+) -> Result<celltrail_core::rules::Report, StoreError> {
     let profile = service::profile_of(profile)?;
     let day = match as_of.filter(|d| !d.is_empty()) {
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
@@ -50,23 +50,28 @@ fn classify(
         None => When::now().today,
     };
     let region = service::known_region(engine, region)?;
-    Ok(engine.report_json(&engine.evaluate(&profile, day, region)))
+    Ok(engine.evaluate(&profile, day, region))
 }
 
 pub async fn api_classify(
     State(st): State<SharedState>,
     L(lang): L,
     body: Bytes,
-) -> ApiResult<Value> {
+) -> Result<Response, crate::error::ApiError> {
     let (req, _): (ClassifyRequest, String) = parse_body(lang, &body)?;
-    classify(
+    let report = classify(
         &st.rules,
         &req.profile,
         req.as_of.as_deref(),
         req.region.as_deref(),
     )
-    .map(Json)
-    .map_err(fail(lang))
+    .map_err(fail(lang))?;
+    // Written straight from the packs' texts, with no intermediate tree.
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        st.rules.report_bytes(&report),
+    )
+        .into_response())
 }
 
 // ---- the wizard
@@ -178,7 +183,10 @@ pub async fn page(
             Some(as_of.as_str()),
             query.get("region").map(String::as_str),
         ) {
-            Ok(report) => (Some(views(&st.rules, lang, &report)), None),
+            Ok(report) => (
+                Some(views(&st.rules, lang, &st.rules.report_json(&report))),
+                None,
+            ),
             Err(e) => (None, Some(crate::error::message(lang, &e))),
         }
     } else {

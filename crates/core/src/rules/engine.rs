@@ -1,9 +1,10 @@
 //! Packs compiled once into flat rules over profile slots, and the
 //! evaluator: three-valued (a missing answer is "unknown", never a guess).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::pack::{PackProblem, PackSource, PackSpec, RuleSpec, Status, Text};
@@ -96,25 +97,6 @@ pub enum ConcValue {
     Int(i64),
     /// A set of codes, as a bit mask over the key's codes.
     Codes(u32),
-}
-
-impl ConcValue {
-    fn to_json(&self, kind: Kind) -> Value {
-        match (self, kind) {
-            (ConcValue::Slot(i), Kind::Enum(values)) => Value::from(values[*i as usize]),
-            (ConcValue::Slot(i), _) => Value::from(*i == 1),
-            (ConcValue::Int(n), _) => Value::from(*n),
-            (ConcValue::Codes(mask), Kind::Codes(codes)) => Value::from(
-                codes
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| mask >> i & 1 == 1)
-                    .map(|(_, c)| *c)
-                    .collect::<Vec<_>>(),
-            ),
-            (ConcValue::Codes(_), _) => Value::Null,
-        }
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -458,61 +440,144 @@ impl Engine {
 
     /// The report as JSON: `{"as_of", "results": {"CN": {key: {...}}}, "upcoming": [...]}`.
     pub fn report_json(&self, report: &Report) -> Value {
-        let basis_json = |rules: &[u32]| -> Value {
+        serde_json::to_value(self.view(report)).expect("a report serialises")
+    }
+
+    /// The same report written straight to JSON bytes, borrowing every
+    /// text from the packs (what the API sends).
+    pub fn report_bytes(&self, report: &Report) -> Vec<u8> {
+        serde_json::to_vec(&self.view(report)).expect("a report serialises")
+    }
+
+    fn view<'a>(&'a self, report: &'a Report) -> ReportOut<'a> {
+        let basis = |rules: &[u32]| -> Vec<BasisOut<'a>> {
             rules
                 .iter()
                 .map(|&ri| {
                     let r = &self.rules[ri as usize];
-                    serde_json::json!({
-                        "rule": r.id,
-                        "instrument": r.instrument,
-                        "article": r.article,
-                        "effective_from": r.effective_from.to_string(),
-                        "explain": {"zh": r.explain.zh, "en": r.explain.en},
-                    })
+                    BasisOut {
+                        rule: &r.id,
+                        instrument: &r.instrument,
+                        article: &r.article,
+                        effective_from: r.effective_from,
+                        explain: &r.explain,
+                    }
                 })
                 .collect()
         };
-        let mut results = serde_json::Map::new();
+        let mut results = BTreeMap::new();
         for jr in &report.results {
-            let mut m = serde_json::Map::new();
+            let mut m = BTreeMap::new();
             for (key, outcome) in &jr.outcomes {
                 let k = &CONCLUSIONS[*key as usize];
-                let v = match outcome {
-                    Outcome::Value { value, basis } => serde_json::json!({
-                        "value": value.to_json(k.kind),
-                        "basis": basis_json(basis),
-                    }),
-                    Outcome::Needs(fields) => serde_json::json!({
-                        "value": null,
-                        "needs": fields.iter().map(|f| FIELDS[*f as usize].name).collect::<Vec<_>>(),
-                    }),
-                    Outcome::None => serde_json::json!({"value": null, "basis": []}),
+                let c = match outcome {
+                    Outcome::Value {
+                        value,
+                        basis: rules,
+                    } => ConclusionOut {
+                        value: ValueOut::of(value, k.kind),
+                        basis: Some(basis(rules)),
+                        needs: None,
+                    },
+                    Outcome::Needs(fields) => ConclusionOut {
+                        value: ValueOut::Null,
+                        basis: None,
+                        needs: Some(fields.iter().map(|f| FIELDS[*f as usize].name).collect()),
+                    },
+                    Outcome::None => ConclusionOut {
+                        value: ValueOut::Null,
+                        basis: Some(Vec::new()),
+                        needs: None,
+                    },
                 };
-                m.insert(k.name.to_string(), v);
+                m.insert(k.name, c);
             }
-            results.insert(jr.jurisdiction.to_string(), Value::Object(m));
+            results.insert(jr.jurisdiction, m);
         }
-        let upcoming: Vec<Value> = report
+        let upcoming = report
             .upcoming
             .iter()
             .map(|u| {
                 let k = &CONCLUSIONS[u.key as usize];
-                let r = &self.rules[u.rule as usize];
-                serde_json::json!({
-                    "jurisdiction": k.jurisdiction,
-                    "conclusion": k.name,
-                    "value": u.value.to_json(k.kind),
-                    "status": r.status,
-                    "basis": basis_json(&[u.rule]),
-                })
+                UpcomingOut {
+                    jurisdiction: k.jurisdiction,
+                    conclusion: k.name,
+                    value: ValueOut::of(&u.value, k.kind),
+                    status: self.rules[u.rule as usize].status,
+                    basis: basis(&[u.rule]),
+                }
             })
             .collect();
-        serde_json::json!({
-            "as_of": report.as_of.to_string(),
-            "results": results,
-            "upcoming": upcoming,
-        })
+        ReportOut {
+            as_of: report.as_of,
+            results,
+            upcoming,
+        }
+    }
+}
+
+/// A report as written out, borrowing from the engine.
+#[derive(Serialize)]
+struct ReportOut<'a> {
+    as_of: NaiveDate,
+    results: BTreeMap<&'static str, BTreeMap<&'static str, ConclusionOut<'a>>>,
+    upcoming: Vec<UpcomingOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ConclusionOut<'a> {
+    value: ValueOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basis: Option<Vec<BasisOut<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    needs: Option<Vec<&'static str>>,
+}
+
+#[derive(Serialize)]
+struct BasisOut<'a> {
+    rule: &'a str,
+    instrument: &'a str,
+    article: &'a str,
+    effective_from: NaiveDate,
+    explain: &'a Text,
+}
+
+#[derive(Serialize)]
+struct UpcomingOut<'a> {
+    jurisdiction: &'static str,
+    conclusion: &'static str,
+    value: ValueOut,
+    status: Status,
+    basis: Vec<BasisOut<'a>>,
+}
+
+/// A conclusion's value as JSON: a name, a bool, a number or a list of codes.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ValueOut {
+    Null,
+    Name(&'static str),
+    Bool(bool),
+    Int(i64),
+    Codes(Vec<&'static str>),
+}
+
+impl ValueOut {
+    fn of(v: &ConcValue, kind: Kind) -> ValueOut {
+        match (v, kind) {
+            (ConcValue::Slot(i), Kind::Enum(values)) => ValueOut::Name(values[*i as usize]),
+            (ConcValue::Slot(i), _) => ValueOut::Bool(*i == 1),
+            (ConcValue::Int(n), _) => ValueOut::Int(*n),
+            (ConcValue::Codes(mask), Kind::Codes(codes)) => ValueOut::Codes(
+                codes
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask >> i & 1 == 1)
+                    .map(|(_, c)| *c)
+                    .collect(),
+            ),
+            (ConcValue::Codes(_), _) => ValueOut::Null,
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Text in both languages.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Text {
     pub zh: String,

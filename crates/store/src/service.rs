@@ -555,6 +555,91 @@ pub async fn record_qualification(
         .ok_or_else(|| StoreError::internal("projection_missing", id))
 }
 
+/// Revokes a recorded qualification (a licence withdrawn, a filing
+/// cancelled). The record stays, marked revoked, with the reason in the
+/// ledger; the public page stops showing it.
+pub async fn revoke_qualification(
+    store: &dyn Store,
+    actor: &Actor,
+    org_id: &str,
+    qualification_id: &str,
+    reason: &str,
+    when: &When,
+) -> StoreResult<Qualification> {
+    actor.require(Permission::OrgManage)?;
+    visible_org(store, actor, org_id).await?;
+    if !actor.manages(org_id) {
+        return Err(StoreError::forbidden(
+            "org_scope_denied",
+            "another organisation's record",
+        ));
+    }
+    let reason = check_reason(reason)?;
+    let find = |qs: Vec<Qualification>| qs.into_iter().find(|q| q.id == qualification_id);
+    let q = find(store.qualifications(org_id).await?).ok_or_else(|| {
+        StoreError::not_found("qualification_not_found", qualification_id.to_string())
+    })?;
+    if q.revoked {
+        return Err(StoreError::conflict(
+            "qualification_already_revoked",
+            qualification_id.to_string(),
+        ));
+    }
+    store
+        .append(vec![actor.event(
+            org_stream(org_id),
+            QUALIFICATION_REVOKED,
+            IdOnly { id: q.id.clone() },
+            when,
+            &reason,
+        )?])
+        .await?;
+    find(store.qualifications(org_id).await?)
+        .ok_or_else(|| StoreError::internal("projection_missing", q.id))
+}
+
+/// Deactivates an organisation (closed, merged, or struck off): its record
+/// and history stay; it leaves the public search and its users can no
+/// longer act for it. Platform administrators only.
+pub async fn deactivate_org(
+    store: &dyn Store,
+    actor: &Actor,
+    org_id: &str,
+    reason: &str,
+    when: &When,
+) -> StoreResult<Organisation> {
+    actor.require(Permission::OrgManage)?;
+    if !actor.is_platform() {
+        return Err(StoreError::forbidden(
+            "platform_admin_required",
+            "only the platform deactivates an organisation",
+        ));
+    }
+    let org = visible_org(store, actor, org_id).await?;
+    if !org.active {
+        return Err(StoreError::conflict(
+            "org_already_inactive",
+            org_id.to_string(),
+        ));
+    }
+    let reason = check_reason(reason)?;
+    store
+        .append(vec![actor.event(
+            org_stream(org_id),
+            ORG_DEACTIVATED,
+            IdOnly {
+                id: org_id.to_string(),
+            },
+            when,
+            &reason,
+        )?])
+        .await?;
+    store
+        .organisation(org_id)
+        .await?
+        .ok_or_else(|| StoreError::internal("projection_missing", org_id.to_string()))
+}
+
 // ---------------------------------------------------------------- users
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

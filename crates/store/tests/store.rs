@@ -1094,3 +1094,127 @@ async fn saved_classifications_show_then_and_now_on_every_backend() {
         assert!(store.verify().await.unwrap().is_ok());
     }
 }
+
+/// A revoked licence and a deactivated institution stay on record, each
+/// change with its reason in the ledger; the public page stops showing them.
+#[tokio::test]
+async fn revocation_and_deactivation_keep_the_record_on_every_backend() {
+    for b in backends().await {
+        let store = &b.store;
+        let w = world(store).await;
+        let sys = Actor::system();
+        let t = When::now();
+        let q = service::record_qualification(
+            store.as_ref(),
+            &sys,
+            "org-h2",
+            &QualificationInput {
+                kind: "gcp_site".into(),
+                number: "GCP-2024-0099".into(),
+                issuer_zh: "国家药监局".into(),
+                issuer_en: "NMPA".into(),
+                valid_from: "2024-01-01".into(),
+                valid_to: None,
+            },
+            "certificate recorded",
+            &t,
+        )
+        .await
+        .unwrap();
+        let shown = |inst: Option<celltrail_store::PublicInstitution>| {
+            inst.map(|i| i.qualifications.iter().any(|x| x.id == q.id))
+                .unwrap_or(false)
+        };
+        assert!(
+            shown(store.public_institution("org-h2").await.unwrap()),
+            "{}",
+            b.name
+        );
+
+        // Another hospital's office may not touch it; a reason is required.
+        let e = service::revoke_qualification(
+            store.as_ref(),
+            &w.office,
+            "org-h2",
+            &q.id,
+            "wrong org",
+            &t,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e.code, "org_scope_denied" | "permission_denied"),
+            "{e}"
+        );
+        let e = service::revoke_qualification(store.as_ref(), &sys, "org-h2", &q.id, " ", &t)
+            .await
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("reason"));
+
+        let r = service::revoke_qualification(
+            store.as_ref(),
+            &sys,
+            "org-h2",
+            &q.id,
+            "GCP 资格被注销 / certificate cancelled",
+            &t,
+        )
+        .await
+        .unwrap();
+        assert!(r.revoked, "{}", b.name);
+        assert!(
+            !shown(store.public_institution("org-h2").await.unwrap()),
+            "{}",
+            b.name
+        );
+        let e = service::revoke_qualification(store.as_ref(), &sys, "org-h2", &q.id, "again", &t)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "qualification_already_revoked");
+
+        // Only the platform deactivates an institution.
+        let e = service::deactivate_org(store.as_ref(), &w.officer, "org-h2", "closing", &t)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e.code, "platform_admin_required" | "permission_denied"),
+            "{e}"
+        );
+        let o = service::deactivate_org(
+            store.as_ref(),
+            &sys,
+            "org-h2",
+            "机构注销 / institution closed",
+            &t,
+        )
+        .await
+        .unwrap();
+        assert!(!o.active);
+        let e = service::deactivate_org(store.as_ref(), &sys, "org-h2", "again", &t)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "org_already_inactive");
+
+        // Both changes are events with their reasons; the chain verifies.
+        let events = store
+            .stream_events(&projection::org_stream("org-h2"))
+            .await
+            .unwrap();
+        let kinds: Vec<(&str, &str)> = events
+            .iter()
+            .map(|e| (e.kind.as_str(), e.reason.as_str()))
+            .collect();
+        assert!(
+            kinds.contains(&(
+                "qualification.revoked",
+                "GCP 资格被注销 / certificate cancelled"
+            )),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("org.deactivated", "机构注销 / institution closed")),
+            "{kinds:?}"
+        );
+        assert!(store.verify().await.unwrap().is_ok());
+    }
+}

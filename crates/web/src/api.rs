@@ -224,6 +224,46 @@ pub async fn create_org(
     Ok((StatusCode::CREATED, Json(org)))
 }
 
+/// A body that carries only the reason for a change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
+
+pub async fn revoke_qualification(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path((id, qid)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<celltrail_store::Qualification> {
+    let (_, reason): (NoFields, String) = parse_body(lang, &body)?;
+    service::revoke_qualification(
+        st.store.as_ref(),
+        &auth.actor,
+        &id,
+        &qid,
+        &reason,
+        &When::now(),
+    )
+    .await
+    .map(Json)
+    .map_err(fail(lang))
+}
+
+pub async fn deactivate_org(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Organisation> {
+    let (_, reason): (NoFields, String) = parse_body(lang, &body)?;
+    service::deactivate_org(st.store.as_ref(), &auth.actor, &id, &reason, &When::now())
+        .await
+        .map(Json)
+        .map_err(fail(lang))
+}
+
 pub async fn update_org(
     State(st): State<SharedState>,
     L(lang): L,

@@ -147,6 +147,11 @@ pub fn app(state: SharedState) -> Router {
             post(pages::org_add_qualification),
         )
         .route("/app/orgs/{id}/users", post(pages::org_add_user))
+        .route(
+            "/app/orgs/{id}/qualifications/{qid}/revoke",
+            post(pages::org_revoke_qualification),
+        )
+        .route("/app/orgs/{id}/deactivate", post(pages::org_deactivate))
         .route("/app/ledger", get(pages::ledger_page))
         .route("/app/account", get(pages::account_page))
         .route("/app/account/totp", post(pages::account_totp))
@@ -165,6 +170,14 @@ pub fn app(state: SharedState) -> Router {
         .route(
             "/api/v1/organisations/{id}/qualifications",
             get(api::list_qualifications).post(api::create_qualification),
+        )
+        .route(
+            "/api/v1/organisations/{id}/qualifications/{qid}/revoke",
+            post(api::revoke_qualification),
+        )
+        .route(
+            "/api/v1/organisations/{id}/deactivate",
+            post(api::deactivate_org),
         )
         .route("/api/v1/users", get(api::list_users).post(api::create_user))
         .route(

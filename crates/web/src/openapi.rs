@@ -67,6 +67,7 @@ fn schemas() -> Value {
             "profile": profile_schema(),
             "as_of": {"type": "string", "format": "date", "description": "The day the rules are read as of; today if absent"},
             "region": {"type": "string", "description": "A region whose own pack replaces the national rules it covers"}}},
+        "Reason": {"type": "object", "required": ["reason"], "additionalProperties": false, "properties": {"reason": reason.clone()}},
         "ProjectClassify": {"type": "object", "required": ["profile"], "additionalProperties": false, "properties": {
             "profile": profile_schema(),
             "region": {"type": "string", "description": "A region whose own pack replaces the national rules it covers"},

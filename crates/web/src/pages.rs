@@ -830,6 +830,8 @@ struct OrgPage {
     can_manage: bool,
     /// May create users here.
     can_users: bool,
+    /// May deactivate the organisation (the platform).
+    can_deactivate: bool,
     roles: Vec<&'static str>,
     qual_kinds: &'static [&'static str],
     error: Option<String>,
@@ -894,6 +896,8 @@ async fn show_org(
                 .collect()
         })
         .unwrap_or_default();
+    let can_deactivate =
+        org.active && auth.actor.is_platform() && auth.actor.can(Permission::OrgManage);
     let page = OrgPage {
         ctx: PageCtx::new(lang, Some(auth), uri, "org.title"),
         org,
@@ -902,6 +906,7 @@ async fn show_org(
         projects,
         can_manage,
         can_users,
+        can_deactivate,
         roles,
         qual_kinds: service::QUALIFICATION_KINDS,
         error,
@@ -971,6 +976,59 @@ pub async fn org_add_qualification(
     )
     .await
     .map(|_| ());
+    org_form_outcome(&st, lang, &uri, &auth, &id, result).await
+}
+
+/// A form that only carries the reason for a change.
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn org_revoke_qualification(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Path((id, qid)): Path<(String, String)>,
+    Form(f): Form<ReasonForm>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    if let Err(e) = auth.check_csrf(&f.csrf) {
+        return page_error(lang, e);
+    }
+    let result = service::revoke_qualification(
+        st.store.as_ref(),
+        &auth.actor,
+        &id,
+        &qid,
+        &f.reason,
+        &When::now(),
+    )
+    .await
+    .map(|_| ());
+    org_form_outcome(&st, lang, &uri, &auth, &id, result).await
+}
+
+pub async fn org_deactivate(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<ReasonForm>,
+) -> Response {
+    let lang = lang_of(&headers, uri.query());
+    if let Err(e) = auth.check_csrf(&f.csrf) {
+        return page_error(lang, e);
+    }
+    let result =
+        service::deactivate_org(st.store.as_ref(), &auth.actor, &id, &f.reason, &When::now())
+            .await
+            .map(|_| ());
     org_form_outcome(&st, lang, &uri, &auth, &id, result).await
 }
 

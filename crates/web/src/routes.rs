@@ -89,6 +89,13 @@ pub const ROUTES: &[RouteSpec] = &[
     page("GET", "/classify", Public, "classify_page"),
     page(
         "POST",
+        "/app/orgs/{id}/qualifications/{qid}/revoke",
+        Perm(P::OrgManage),
+        "qualification_revoke",
+    ),
+    page("POST", "/app/orgs/{id}/deactivate", Perm(P::OrgManage), "org_deactivate"),
+    page(
+        "POST",
         "/app/projects/{id}/classify",
         Perm(P::ProjectRead),
         "project_classify",
@@ -332,6 +339,24 @@ pub const ROUTES: &[RouteSpec] = &[
         "public_project",
         "A filed project's status by filing number",
         None,
+    ),
+    api(
+        "POST",
+        "/api/v1/organisations/{id}/qualifications/{qid}/revoke",
+        Perm(P::OrgManage),
+        "registry",
+        "revoke_qualification",
+        "Revoke a qualification; it stays on record, marked revoked, with the reason in the ledger",
+        Some("Reason"),
+    ),
+    api(
+        "POST",
+        "/api/v1/organisations/{id}/deactivate",
+        Perm(P::OrgManage),
+        "registry",
+        "deactivate_org",
+        "Deactivate an organisation (platform administrators); its record and history stay",
+        Some("Reason"),
     ),
     api(
         "POST",

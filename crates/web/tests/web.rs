@@ -1396,3 +1396,98 @@ async fn classifications_are_saved_on_the_project_record() {
     }
     assert!(checked > 0);
 }
+
+/// Revoking a licence and deactivating an institution through the API: each
+/// needs a reason, leaves the record in place, and shows on the page.
+#[tokio::test]
+async fn revoke_and_deactivate_through_the_api() {
+    let b = celltrail_store::testkit::sqlite_backend().await;
+    let users = world(&b.store).await;
+    let st = state(b.store.clone());
+    let app = app(st.clone());
+    let admin = users
+        .iter()
+        .find(|(r, _)| *r == Role::PlatformAdmin)
+        .unwrap()
+        .1
+        .clone();
+    let office = users
+        .iter()
+        .find(|(r, _)| *r == Role::ResearchOffice)
+        .unwrap()
+        .1
+        .clone();
+    let token = bearer_for(&st, &admin).await;
+    let post = |uri: String, body: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let org = office.org_id.clone();
+    let (s, body, _) = call(
+        &app,
+        post(
+            format!("/api/v1/organisations/{org}/qualifications"),
+            r#"{"kind":"gcp_site","number":"GCP-1","valid_from":"2024-01-01","reason":"recorded"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let qid = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoke = format!("/api/v1/organisations/{org}/qualifications/{qid}/revoke");
+    let (s, body, _) = call(&app, post(revoke.clone(), "{}")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("\"field\":\"reason\""), "{body}");
+    let (s, body, _) = call(
+        &app,
+        post(revoke.clone(), r#"{"reason":"certificate cancelled"}"#),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["revoked"],
+        true
+    );
+    let (s, body, _) = call(&app, post(revoke, r#"{"reason":"again"}"#)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("qualification_already_revoked"));
+
+    // Listed by the public search until it is deactivated, then not.
+    let name = b.store.organisation(&org).await.unwrap().unwrap().name_en;
+    let search = format!(
+        "/api/v1/public/institutions?q={}",
+        urlencoding::encode(&name)
+    );
+    let (_, body, _) = call(
+        &app,
+        Request::builder().uri(&search).body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(body.contains(&org), "{body}");
+    let (s, body, _) = call(
+        &app,
+        post(
+            format!("/api/v1/organisations/{org}/deactivate"),
+            r#"{"reason":"institution closed"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["active"],
+        false
+    );
+    let (_, body, _) = call(
+        &app,
+        Request::builder().uri(&search).body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(!body.contains(&org), "{body}");
+}

@@ -131,6 +131,12 @@ impl Driver {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
     }
+    /// Answers questions of the classification wizard: (field, value).
+    fn answer(&self, answers: &[(&str, &str)]) {
+        for (q, v) in answers {
+            self.click(&format!("#q-{q} option[value={v}]"));
+        }
+    }
     fn login(&self, base: &str, user: &str) {
         self.go(&format!("{base}/login"));
         self.type_in("#username", user);
@@ -235,7 +241,7 @@ fn file_approve_lookup_and_switch_language_in_chromium() {
     let project_url = d.url();
     // Classify the therapy from the project and keep the result on its record.
     d.click("#classify-project");
-    for (q, v) in [
+    d.answer(&[
         ("cell_origin", "autologous"),
         ("material", "immune_cells"),
         ("manipulation", "substantial"),
@@ -243,9 +249,7 @@ fn file_approve_lookup_and_switch_language_in_chromium() {
         ("genetic_modification", "integrating_vector"),
         ("first_in_human", "false"),
         ("purpose", "research"),
-    ] {
-        d.click(&format!("#q-{q} option[value={v}]"));
-    }
+    ]);
     d.click("#classify-submit");
     d.wait_text("#c-cn-risk_tier .value", "高风险");
     d.type_in("#save-reason", "备案前分类");
@@ -323,16 +327,14 @@ fn file_approve_lookup_and_switch_language_in_chromium() {
     // The classification wizard: describe a lentiviral CAR-T for clinical
     // research, leave "first use in humans" unanswered, and read the tree.
     d.go(&format!("{base}/classify"));
-    for (q, v) in [
+    d.answer(&[
         ("cell_origin", "autologous"),
         ("material", "immune_cells"),
         ("manipulation", "substantial"),
         ("homologous_use", "false"),
         ("genetic_modification", "integrating_vector"),
         ("purpose", "research"),
-    ] {
-        d.click(&format!("#q-{q} option[value={v}]"));
-    }
+    ]);
     d.click("#classify-submit");
     d.wait_text("#c-eu-atmp .value", "Gene therapy medicinal product (GTMP)");
     assert_eq!(d.text("#c-us-ltfu_years .value"), "15");

@@ -436,14 +436,7 @@ pub async fn update_org(
     reason: &str,
     when: &When,
 ) -> StoreResult<Organisation> {
-    actor.require(Permission::OrgManage)?;
-    let existing = visible_org(store, actor, org_id).await?;
-    if !actor.manages(org_id) {
-        return Err(StoreError::forbidden(
-            "org_scope_denied",
-            "another organisation's record",
-        ));
-    }
+    let existing = managed_org(store, actor, org_id).await?;
     let reason = check_reason(reason)?;
     let (org_type, profile) = org_profile(input)?;
     if org_type.as_str() != existing.org_type {
@@ -467,6 +460,20 @@ pub async fn update_org(
         )?])
         .await?;
     visible_org(store, actor, org_id).await
+}
+
+/// An organisation whose record the actor may change: organisation-manage
+/// permission, and the platform or the organisation's own administrator.
+async fn managed_org(store: &dyn Store, actor: &Actor, org_id: &str) -> StoreResult<Organisation> {
+    actor.require(Permission::OrgManage)?;
+    let org = visible_org(store, actor, org_id).await?;
+    if !actor.manages(org_id) {
+        return Err(StoreError::forbidden(
+            "org_scope_denied",
+            "another organisation's record",
+        ));
+    }
+    Ok(org)
 }
 
 async fn visible_org(store: &dyn Store, _actor: &Actor, org_id: &str) -> StoreResult<Organisation> {
@@ -498,14 +505,7 @@ pub async fn record_qualification(
     reason: &str,
     when: &When,
 ) -> StoreResult<Qualification> {
-    actor.require(Permission::OrgManage)?;
-    visible_org(store, actor, org_id).await?;
-    if !actor.manages(org_id) {
-        return Err(StoreError::forbidden(
-            "org_scope_denied",
-            "another organisation's record",
-        ));
-    }
+    managed_org(store, actor, org_id).await?;
     let reason = check_reason(reason)?;
     let kind = input.kind.trim();
     if !QUALIFICATION_KINDS.contains(&kind) {
@@ -566,14 +566,7 @@ pub async fn revoke_qualification(
     reason: &str,
     when: &When,
 ) -> StoreResult<Qualification> {
-    actor.require(Permission::OrgManage)?;
-    visible_org(store, actor, org_id).await?;
-    if !actor.manages(org_id) {
-        return Err(StoreError::forbidden(
-            "org_scope_denied",
-            "another organisation's record",
-        ));
-    }
+    managed_org(store, actor, org_id).await?;
     let reason = check_reason(reason)?;
     let find = |qs: Vec<Qualification>| qs.into_iter().find(|q| q.id == qualification_id);
     let q = find(store.qualifications(org_id).await?).ok_or_else(|| {

@@ -129,6 +129,13 @@ pub enum Permission {
     LedgerExport,
     AuditRead,
     TokenManage,
+    EthicsRead,
+    EthicsSubmit,
+    EthicsManage,
+    EthicsReview,
+    ExpertPoolManage,
+    ConsentRecord,
+    DataExport,
 }
 
 string_enum!(Permission, "permission", {
@@ -146,6 +153,13 @@ string_enum!(Permission, "permission", {
     LedgerExport => "ledger.export",
     AuditRead => "audit.read",
     TokenManage => "token.manage",
+    EthicsRead => "ethics.read",
+    EthicsSubmit => "ethics.submit",
+    EthicsManage => "ethics.manage",
+    EthicsReview => "ethics.review",
+    ExpertPoolManage => "expert_pool.manage",
+    ConsentRecord => "consent.record",
+    DataExport => "data.export",
 });
 
 impl Permission {
@@ -169,6 +183,19 @@ impl Permission {
             Permission::LedgerExport => pick(lang, "导出账本", "Export the ledger"),
             Permission::AuditRead => pick(lang, "查看审计记录", "View the audit trail"),
             Permission::TokenManage => pick(lang, "管理接口令牌", "Manage API tokens"),
+            Permission::EthicsRead => pick(lang, "查看伦理审查", "View ethics reviews"),
+            Permission::EthicsSubmit => pick(lang, "提交伦理审查", "Submit for ethics review"),
+            Permission::EthicsManage => pick(
+                lang,
+                "管理伦理委员会与会议",
+                "Manage ethics committees and meetings",
+            ),
+            Permission::EthicsReview => pick(lang, "审查与表决", "Review and vote"),
+            Permission::ExpertPoolManage => pick(lang, "管理专家库", "Manage the expert pool"),
+            Permission::ConsentRecord => {
+                pick(lang, "登记受试者与知情同意", "Record subjects and consent")
+            }
+            Permission::DataExport => pick(lang, "导出研究数据", "Export research data"),
         }
     }
 }
@@ -220,9 +247,24 @@ const RESEARCH_OFFICE: &[Permission] = &[
     P::ProjectSubmit,
     P::ProjectComplete,
     P::OrgRead,
+    P::EthicsRead,
+    P::EthicsSubmit,
+    P::ConsentRecord,
+    P::DataExport,
 ];
-const INVESTIGATOR: &[Permission] = &[P::ProjectRead, P::ProjectDraft, P::OrgRead];
+const INVESTIGATOR: &[Permission] = &[
+    P::ProjectRead,
+    P::ProjectDraft,
+    P::OrgRead,
+    P::EthicsRead,
+    P::EthicsSubmit,
+    P::ConsentRecord,
+];
+const ETHICS_SECRETARY: &[Permission] =
+    &[P::ProjectRead, P::OrgRead, P::EthicsRead, P::EthicsManage];
+const ETHICS_MEMBER: &[Permission] = &[P::ProjectRead, P::OrgRead, P::EthicsRead, P::EthicsReview];
 const REGULATOR_REVIEWER: &[Permission] = &[
+    P::EthicsRead,
     P::ProjectRead,
     P::ProjectReview,
     P::OrgRead,
@@ -230,6 +272,8 @@ const REGULATOR_REVIEWER: &[Permission] = &[
     P::LedgerVerify,
 ];
 const REGULATOR_OFFICER: &[Permission] = &[
+    P::EthicsRead,
+    P::ExpertPoolManage,
     P::ProjectRead,
     P::ProjectReview,
     P::OrgRead,
@@ -240,6 +284,7 @@ const REGULATOR_OFFICER: &[Permission] = &[
     P::LedgerExport,
 ];
 const INSPECTOR: &[Permission] = &[
+    P::EthicsRead,
     P::ProjectRead,
     P::OrgRead,
     P::AuditRead,
@@ -254,6 +299,8 @@ const ORG_ADMIN: &[Permission] = &[
     P::ProjectRead,
 ];
 const PLATFORM_ADMIN: &[Permission] = &[
+    P::EthicsRead,
+    P::ExpertPoolManage,
     P::OrgRead,
     P::OrgManage,
     P::UserManage,
@@ -274,12 +321,11 @@ pub fn permissions(role: Role) -> &'static [Permission] {
         Role::Inspector => INSPECTOR,
         Role::OrgAdmin => ORG_ADMIN,
         Role::PlatformAdmin => PLATFORM_ADMIN,
-        Role::EthicsSecretary
-        | Role::EthicsMember
-        | Role::QualityAssurance
-        | Role::LabAnalyst
-        | Role::SponsorManager
-        | Role::PayerAnalyst => READ_ONLY,
+        Role::EthicsSecretary => ETHICS_SECRETARY,
+        Role::EthicsMember => ETHICS_MEMBER,
+        Role::QualityAssurance | Role::LabAnalyst | Role::SponsorManager | Role::PayerAnalyst => {
+            READ_ONLY
+        }
     }
 }
 
@@ -373,12 +419,33 @@ mod tests {
                     ProjectSubmit,
                     ProjectComplete,
                     OrgRead,
+                    EthicsRead,
+                    EthicsSubmit,
+                    ConsentRecord,
+                    DataExport,
                 ],
             ),
-            (Role::Investigator, &[ProjectRead, ProjectDraft, OrgRead]),
+            (
+                Role::Investigator,
+                &[
+                    ProjectRead,
+                    ProjectDraft,
+                    OrgRead,
+                    EthicsRead,
+                    EthicsSubmit,
+                    ConsentRecord,
+                ],
+            ),
             (
                 Role::RegulatorReviewer,
-                &[ProjectRead, ProjectReview, OrgRead, AuditRead, LedgerVerify],
+                &[
+                    ProjectRead,
+                    ProjectReview,
+                    OrgRead,
+                    AuditRead,
+                    LedgerVerify,
+                    EthicsRead,
+                ],
             ),
             (
                 Role::RegulatorOfficer,
@@ -391,11 +458,20 @@ mod tests {
                     ProjectFile,
                     ProjectSuspend,
                     LedgerExport,
+                    EthicsRead,
+                    ExpertPoolManage,
                 ],
             ),
             (
                 Role::Inspector,
-                &[ProjectRead, OrgRead, AuditRead, LedgerVerify, LedgerExport],
+                &[
+                    ProjectRead,
+                    OrgRead,
+                    AuditRead,
+                    LedgerVerify,
+                    LedgerExport,
+                    EthicsRead,
+                ],
             ),
             (
                 Role::OrgAdmin,
@@ -412,10 +488,18 @@ mod tests {
                     LedgerVerify,
                     LedgerExport,
                     ProjectRead,
+                    EthicsRead,
+                    ExpertPoolManage,
                 ],
             ),
-            (Role::EthicsSecretary, &[ProjectRead, OrgRead]),
-            (Role::EthicsMember, &[ProjectRead, OrgRead]),
+            (
+                Role::EthicsSecretary,
+                &[ProjectRead, OrgRead, EthicsRead, EthicsManage],
+            ),
+            (
+                Role::EthicsMember,
+                &[ProjectRead, OrgRead, EthicsRead, EthicsReview],
+            ),
             (Role::QualityAssurance, &[ProjectRead, OrgRead]),
             (Role::LabAnalyst, &[ProjectRead, OrgRead]),
             (Role::SponsorManager, &[ProjectRead, OrgRead]),

@@ -25,6 +25,8 @@
 
 pub mod access;
 pub mod calendar;
+pub mod consent;
+pub mod ethics;
 pub mod i18n;
 pub mod rules;
 pub mod totp;

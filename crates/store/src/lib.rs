@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod ethics;
 pub mod model;
 pub mod projection;
 pub mod service;
@@ -113,6 +114,20 @@ pub trait Store: Send + Sync {
     async fn max_filing_seq(&self, prefix: &str) -> StoreResult<u32>;
 
     // ---- security records (not regulated data, not in the ledger) ----
+    /// Rows of a read-model query as JSON objects, by column name (integers
+    /// as numbers, texts as strings). The same SQL runs on both backends.
+    async fn select(
+        &self,
+        sql: &str,
+        args: Vec<projection::Val>,
+    ) -> StoreResult<Vec<serde_json::Map<String, serde_json::Value>>>;
+    /// Stores a document's bytes (base64) under their SHA-256; the ledger
+    /// holds the hash. Storing the same content twice is a no-op.
+    async fn put_blob(&self, sha256: &str, media_type: &str, content_b64: &str) -> StoreResult<()>;
+    async fn blob(&self, sha256: &str) -> StoreResult<Option<(String, String)>>;
+    /// A subject's personal link (hash of the token); replaces earlier links.
+    async fn set_subject_link(&self, token_hash: &str, subject_id: &str) -> StoreResult<()>;
+    async fn subject_by_link(&self, token_hash: &str) -> StoreResult<Option<String>>;
     async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()>;
     async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>>;
     /// The TOTP secret (base32) and the last step used, once enrolled.

@@ -142,6 +142,7 @@ pub enum Val {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
 }
 
 /// One SQL statement with `$n` parameters (both backends accept them).
@@ -175,6 +176,19 @@ pub const READ_MODEL_TABLES: &[(&str, &str)] = &[
     ("projects", "id"),
     ("signatures", "stream, seq"),
     ("org_search", "id"),
+    ("committees", "id"),
+    ("committee_members", "committee_id, id"),
+    ("experts", "id"),
+    ("submissions", "id"),
+    ("submission_documents", "submission_id, seq"),
+    ("submission_reviewers", "submission_id, reviewer"),
+    ("meetings", "id"),
+    ("meeting_items", "meeting_id, submission_id"),
+    ("reliances", "id"),
+    ("consent_versions", "project_id, version"),
+    ("subjects", "id"),
+    ("consent_changes", "subject_id, seq"),
+    ("reconsent_tasks", "subject_id, version"),
 ];
 
 /// The text the name search matches: both names, lower-cased.
@@ -314,6 +328,7 @@ pub fn project(ev: &Event) -> StoreResult<Vec<Op>> {
             }
             ops
         }
+        k if crate::ethics::KINDS.contains(&k) => return crate::ethics::project(ev),
         other => {
             return Err(StoreError::internal(
                 "event_kind_unknown",

@@ -160,7 +160,7 @@ impl Actor {
                 && (self.province_code == "00" || self.province_code == province_code))
     }
 
-    fn event(
+    pub(crate) fn event(
         &self,
         stream: String,
         kind: &str,
@@ -244,7 +244,7 @@ impl When {
     }
 }
 
-fn required(field: &str, value: &str, max_chars: usize) -> StoreResult<String> {
+pub(crate) fn required(field: &str, value: &str, max_chars: usize) -> StoreResult<String> {
     let v = value.trim();
     if v.is_empty() {
         return Err(StoreError::invalid("field_required", field, "required"));
@@ -256,14 +256,18 @@ fn required(field: &str, value: &str, max_chars: usize) -> StoreResult<String> {
     Ok(v.to_string())
 }
 
-fn optional(field: &str, value: &Option<String>, max_chars: usize) -> StoreResult<Option<String>> {
+pub(crate) fn optional(
+    field: &str,
+    value: &Option<String>,
+    max_chars: usize,
+) -> StoreResult<Option<String>> {
     match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => required(field, v, max_chars).map(Some),
     }
 }
 
-fn iso_date(field: &str, value: &str) -> StoreResult<NaiveDate> {
+pub(crate) fn iso_date(field: &str, value: &str) -> StoreResult<NaiveDate> {
     NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
         StoreError::invalid(
             "date_invalid",
@@ -273,7 +277,7 @@ fn iso_date(field: &str, value: &str) -> StoreResult<NaiveDate> {
     })
 }
 
-fn reason_text(reason: Option<&str>, default: &str) -> String {
+pub(crate) fn reason_text(reason: Option<&str>, default: &str) -> String {
     reason
         .map(str::trim)
         .filter(|r| !r.is_empty())
@@ -281,7 +285,7 @@ fn reason_text(reason: Option<&str>, default: &str) -> String {
         .to_string()
 }
 
-fn check_reason(reason: &str) -> StoreResult<String> {
+pub(crate) fn check_reason(reason: &str) -> StoreResult<String> {
     required("reason", reason, 2000)
 }
 
@@ -359,7 +363,7 @@ fn org_profile(input: &OrgInput) -> StoreResult<(OrgType, OrgProfile)> {
     ))
 }
 
-fn valid_id(field: &str, id: &str) -> StoreResult<String> {
+pub(crate) fn valid_id(field: &str, id: &str) -> StoreResult<String> {
     let ok = (3..=64).contains(&id.len())
         && id
             .chars()
@@ -476,7 +480,11 @@ async fn managed_org(store: &dyn Store, actor: &Actor, org_id: &str) -> StoreRes
     Ok(org)
 }
 
-async fn visible_org(store: &dyn Store, _actor: &Actor, org_id: &str) -> StoreResult<Organisation> {
+pub(crate) async fn visible_org(
+    store: &dyn Store,
+    _actor: &Actor,
+    org_id: &str,
+) -> StoreResult<Organisation> {
     store
         .organisation(org_id)
         .await?
@@ -956,7 +964,7 @@ pub async fn act_on_project(
                 store,
                 actor,
                 &stream,
-                action,
+                action.as_str(),
                 meaning,
                 input.signature.as_ref(),
                 when,
@@ -1020,11 +1028,11 @@ pub async fn act_on_project(
         .ok_or_else(|| StoreError::internal("projection_missing", project_id.to_string()))
 }
 
-async fn check_signature(
+pub(crate) async fn check_signature(
     store: &dyn Store,
     actor: &Actor,
     stream: &str,
-    action: Action,
+    action: &str,
     meaning: SignatureMeaning,
     sign: Option<&SignInput>,
     when: &When,
@@ -1073,7 +1081,7 @@ async fn check_signature(
     }
     let manifest_hash = signature_manifest_hash(
         stream,
-        action.as_str(),
+        action,
         meaning.as_str(),
         &actor.user_id,
         &actor.display_name,

@@ -58,6 +58,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         "checkpoints",
         &[include_str!("../migrations/sqlite/0004_checkpoints.sql")],
     ),
+    (
+        5,
+        "ethics",
+        &[include_str!("../migrations/0005_ethics.sql")],
+    ),
 ];
 
 const PG_MIGRATIONS: &[Migration] = &[
@@ -83,6 +88,11 @@ const PG_MIGRATIONS: &[Migration] = &[
         4,
         "checkpoints",
         &[include_str!("../migrations/postgres/0004_checkpoints.sql")],
+    ),
+    (
+        5,
+        "ethics",
+        &[include_str!("../migrations/0005_ethics.sql")],
     ),
 ];
 
@@ -386,6 +396,7 @@ macro_rules! backend {
                         q = match a {
                             Val::Text(s) => q.bind(s),
                             Val::OptText(o) => q.bind(o),
+                            Val::OptInt(o) => q.bind(o),
                             Val::Int(i) => q.bind(i),
                         };
                     }
@@ -404,6 +415,7 @@ macro_rules! backend {
                     q = match a {
                         Val::Text(s) => q.bind(s),
                         Val::OptText(o) => q.bind(o),
+                            Val::OptInt(o) => q.bind(o),
                         Val::Int(i) => q.bind(i),
                     };
                 }
@@ -1282,6 +1294,66 @@ macro_rules! backend {
                     .unwrap_or(0))
             }
 
+            async fn select(&self, sql: &str, args: Vec<Val>) -> StoreResult<Vec<serde_json::Map<String, serde_json::Value>>> {
+                use sqlx::Column as _;
+                let rows = self.query_rows(sql, args).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let mut m = serde_json::Map::new();
+                    for (i, c) in r.columns().iter().enumerate() {
+                        let v = match r.try_get::<Option<i64>, _>(i) {
+                            Ok(Some(n)) => serde_json::Value::from(n),
+                            Ok(None) => serde_json::Value::Null,
+                            Err(_) => match r.try_get::<Option<String>, _>(i)? {
+                                Some(t) => serde_json::Value::String(t),
+                                None => serde_json::Value::Null,
+                            },
+                        };
+                        m.insert(c.name().to_string(), v);
+                    }
+                    out.push(m);
+                }
+                Ok(out)
+            }
+
+            async fn put_blob(&self, sha256: &str, media_type: &str, content_b64: &str) -> StoreResult<()> {
+                sqlx::query("INSERT INTO blobs (sha256, media_type, content_b64, stored_at) VALUES ($1,$2,$3,$4) ON CONFLICT (sha256) DO NOTHING")
+                    .bind(sha256)
+                    .bind(media_type)
+                    .bind(content_b64)
+                    .bind(now_rfc3339())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn blob(&self, sha256: &str) -> StoreResult<Option<(String, String)>> {
+                let rows = self.query_rows("SELECT media_type, content_b64 FROM blobs WHERE sha256 = $1", vec![Val::Text(sha256.into())]).await?;
+                rows.first().map(|r| Ok((r.try_get("media_type")?, r.try_get("content_b64")?))).transpose()
+            }
+
+            async fn set_subject_link(&self, token_hash: &str, subject_id: &str) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE subject_links SET revoked_at = $2 WHERE subject_id = $1 AND revoked_at IS NULL")
+                    .bind(subject_id)
+                    .bind(now_rfc3339())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO subject_links (token_hash, subject_id, created_at, revoked_at) VALUES ($1,$2,$3,NULL)")
+                    .bind(token_hash)
+                    .bind(subject_id)
+                    .bind(now_rfc3339())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn subject_by_link(&self, token_hash: &str) -> StoreResult<Option<String>> {
+                let rows = self.query_rows("SELECT subject_id FROM subject_links WHERE token_hash = $1 AND revoked_at IS NULL", vec![Val::Text(token_hash.into())]).await?;
+                rows.first().map(|r| Ok(r.try_get("subject_id")?)).transpose()
+            }
+
             async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
                 sqlx::query("INSERT INTO credentials (user_id, password_hash, updated_at) VALUES ($1,$2,$3) ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at")
                     .bind(user_id)
@@ -1641,10 +1713,14 @@ mod tests {
     fn every_migration_file_is_listed_in_order() {
         for (dir, list) in [("sqlite", SQLITE_MIGRATIONS), ("postgres", PG_MIGRATIONS)] {
             let path = format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR"));
+            // A migration is a backend's own file, or one file both run
+            // (in `migrations/` itself; `common.sql` is part of 0001).
+            let shared = format!("{}/migrations", env!("CARGO_MANIFEST_DIR"));
             let mut files: Vec<String> = std::fs::read_dir(&path)
                 .unwrap()
+                .chain(std::fs::read_dir(&shared).unwrap())
                 .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-                .filter(|n| n.ends_with(".sql"))
+                .filter(|n| n.ends_with(".sql") && n != "common.sql")
                 .collect();
             files.sort();
             let versions: Vec<i64> = list.iter().map(|(v, _, _)| *v).collect();

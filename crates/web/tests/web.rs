@@ -589,6 +589,16 @@ fn every_used_message_key_exists_in_both_languages() {
     ] {
         used.insert(format!("event.{k}"));
     }
+    for k in celltrail_store::ethics::KINDS {
+        used.insert(format!("event.{k}"));
+    }
+    for code in celltrail_core::ethics::FINDING_CODES
+        .iter()
+        .chain(celltrail_core::consent::ERROR_CODES)
+        .chain(&["ethics_approval_required", "ethics_approval_lapsed"])
+    {
+        used.insert(format!("error.{code}"));
+    }
     // Every error code a caller can meet (internal failures use error.generic).
     for code in error_codes_in_source() {
         used.insert(format!("error.{code}"));

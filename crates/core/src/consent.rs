@@ -178,6 +178,7 @@ pub struct ConsentError {
 /// Every code [`validate`] can return.
 pub const ERROR_CODES: &[&str] = &[
     "field_required",
+    "consent_timeline_invalid",
     "consent_guardian_required",
     "consent_assent_required",
     "consent_witness_required",
@@ -264,29 +265,80 @@ fn day(d: NaiveDate) -> i32 {
 
 /// One change of a subject's permissions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Change {
+pub enum Change {
     /// A signed consent: from its day, exactly these scopes.
     Grant(Scopes),
     /// A withdrawal: from its day, these scopes no longer.
     Withdraw(Scopes),
 }
 
-/// The consent timelines of a set of subjects, ready to be checked.
-#[derive(Clone, Debug, Default)]
-pub struct ConsentIndex {
-    subjects: HashMap<String, Timeline>,
-}
-
-#[derive(Clone, Debug, Default)]
-struct Timeline {
-    /// Changes in day order (stable for one day: later changes win).
+/// One subject's consent over time: the changes in day order and the
+/// scopes in force from each change's day.
+///
+/// Stored compactly as text, one entry per change in the order recorded:
+/// `YYYY-MM-DD`, `g` (grant) or `w` (withdrawal), the scopes as a decimal
+/// bit set, `;` — e.g. `2026-07-01g61;2026-09-01w8;`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Timeline {
+    /// Changes in day order (stable within a day: later changes win).
     changes: Vec<(i32, Change)>,
     /// The scopes in force from each change's day.
     states: Vec<(i32, Scopes)>,
 }
 
 impl Timeline {
-    fn push(&mut self, d: i32, c: Change) {
+    pub fn push(&mut self, on: NaiveDate, c: Change) {
+        self.push_day(day(on), c);
+    }
+
+    fn at(&self, d: i32) -> Scopes {
+        match self.states.last() {
+            None => Scopes::NONE,
+            Some((last, s)) if *last <= d => *s,
+            Some(_) => {
+                let i = self.states.partition_point(|(x, _)| *x <= d);
+                if i == 0 {
+                    Scopes::NONE
+                } else {
+                    self.states[i - 1].1
+                }
+            }
+        }
+    }
+
+    /// The day of the latest change, if any.
+    pub fn last_day(&self) -> Option<NaiveDate> {
+        self.changes
+            .last()
+            .and_then(|(d, _)| NaiveDate::from_num_days_from_ce_opt(*d))
+    }
+
+    /// The scopes in force on a day (none before the first consent).
+    pub fn scopes_at(&self, on: NaiveDate) -> Scopes {
+        self.at(day(on))
+    }
+
+    /// One entry of the compact form, as the store appends it.
+    pub fn entry(on: NaiveDate, c: Change) -> String {
+        let (k, s) = match c {
+            Change::Grant(s) => ('g', s),
+            Change::Withdraw(s) => ('w', s),
+        };
+        format!("{}{k}{};", on.format("%Y-%m-%d"), s.0)
+    }
+
+    /// Reads the compact form. Any malformed entry is an error, never a
+    /// panic.
+    pub fn parse(text: &str) -> Result<Timeline, ConsentError> {
+        let mut t = Timeline::default();
+        for item in text.split(';').filter(|x| !x.is_empty()) {
+            let (d, c) = parse_entry(item).ok_or_else(bad_timeline)?;
+            t.push_day(d, c);
+        }
+        Ok(t)
+    }
+
+    fn push_day(&mut self, d: i32, c: Change) {
         let at = self.changes.partition_point(|(x, _)| *x <= d);
         self.changes.insert(at, (d, c));
         if at == self.changes.len() - 1 {
@@ -304,21 +356,58 @@ impl Timeline {
                 .collect();
         }
     }
+}
 
-    fn at(&self, d: i32) -> Scopes {
-        match self.states.last() {
-            None => Scopes::NONE,
-            Some((last, s)) if *last <= d => *s,
-            Some(_) => {
-                let i = self.states.partition_point(|(x, _)| *x <= d);
-                if i == 0 {
-                    Scopes::NONE
-                } else {
-                    self.states[i - 1].1
-                }
-            }
-        }
+fn bad_timeline() -> ConsentError {
+    refuse("consent_timeline_invalid", "timeline")
+}
+
+/// One entry of the compact form: `YYYY-MM-DD`, `g` or `w`, decimal bits.
+fn parse_entry(item: &str) -> Option<(i32, Change)> {
+    let b = item.as_bytes();
+    if b.len() < 12 || b[4] != b'-' || b[7] != b'-' {
+        return None;
     }
+    let num = |r: &[u8]| -> Option<u32> {
+        r.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let d = civil_day(num(&b[..4])? as i32, num(&b[5..7])?, num(&b[8..10])?)?;
+    let bits = num(&b[11..]).filter(|n| b.len() <= 14 && *n >> Scope::ALL.len() == 0)? as u8;
+    let c = match b[10] {
+        b'g' => Change::Grant(Scopes(bits)),
+        b'w' => Change::Withdraw(Scopes(bits)),
+        _ => return None,
+    };
+    Some((d, c))
+}
+
+/// The day number of a Gregorian date, counted as chrono's
+/// `num_days_from_ce` counts (0001-01-01 is day 1), or `None` for a date
+/// that does not exist. The civil-from-days arithmetic of H. Hinnant's
+/// "chrono-compatible low-level date algorithms", in integers only, so the
+/// consent check reads a stored date without a date library call.
+fn civil_day(y: i32, m: u32, d: u32) -> Option<i32> {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if d == 0 || d > days_in_month || y < 1 {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i32 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i32 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    // Days since 1970-01-01, moved to chrono's count from 0001-01-01 = 1.
+    Some(era * 146_097 + doe - 719_468 + 719_163)
 }
 
 fn apply(cur: Scopes, c: Change) -> Scopes {
@@ -326,6 +415,58 @@ fn apply(cur: Scopes, c: Change) -> Scopes {
         Change::Grant(s) => s,
         Change::Withdraw(s) => cur.without(s),
     }
+}
+
+/// The consent check for one use on one day: every export and data-sharing
+/// path builds one `Gate` and asks it about each subject's timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gate {
+    scope: Scope,
+    day: i32,
+}
+
+impl Gate {
+    pub fn new(scope: Scope, on: NaiveDate) -> Gate {
+        Gate {
+            scope,
+            day: day(on),
+        }
+    }
+
+    /// Did the subject whose timeline this is permit the use on the day?
+    #[inline]
+    pub fn permits(&self, t: &Timeline) -> bool {
+        t.at(self.day).contains(self.scope)
+    }
+
+    /// The same check on a timeline's compact text, read in place: entries
+    /// in day order (the usual case) are folded without building the
+    /// timeline; a back-dated entry falls back to [`Timeline::parse`].
+    pub fn permits_compact(&self, text: &str) -> Result<bool, ConsentError> {
+        let mut cur = Scopes::NONE;
+        let mut last = i32::MIN;
+        for item in text.split(';').filter(|x| !x.is_empty()) {
+            let (d, c) = parse_entry(item).ok_or_else(bad_timeline)?;
+            if d < last {
+                return Ok(self.permits(&Timeline::parse(text)?));
+            }
+            last = d;
+            if d <= self.day {
+                cur = apply(cur, c);
+            }
+        }
+        Ok(cur.contains(self.scope))
+    }
+
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+}
+
+/// The consent timelines of a set of subjects, ready to be checked.
+#[derive(Clone, Debug, Default)]
+pub struct ConsentIndex {
+    subjects: HashMap<String, Timeline>,
 }
 
 impl ConsentIndex {
@@ -341,16 +482,20 @@ impl ConsentIndex {
 
     /// A signed consent: from `on`, the subject permits exactly `scopes`.
     pub fn grant(&mut self, subject: &str, on: NaiveDate, scopes: Scopes) {
-        self.timeline(subject).push(day(on), Change::Grant(scopes));
+        self.timeline_mut(subject).push(on, Change::Grant(scopes));
     }
 
     /// A withdrawal of `scopes` (all of them for a whole withdrawal) from `on`.
     pub fn withdraw(&mut self, subject: &str, on: NaiveDate, scopes: Scopes) {
-        self.timeline(subject)
-            .push(day(on), Change::Withdraw(scopes));
+        self.timeline_mut(subject)
+            .push(on, Change::Withdraw(scopes));
     }
 
-    fn timeline(&mut self, subject: &str) -> &mut Timeline {
+    pub fn insert(&mut self, subject: &str, t: Timeline) {
+        self.subjects.insert(subject.to_string(), t);
+    }
+
+    fn timeline_mut(&mut self, subject: &str) -> &mut Timeline {
         if !self.subjects.contains_key(subject) {
             self.subjects
                 .insert(subject.to_string(), Timeline::default());
@@ -358,27 +503,28 @@ impl ConsentIndex {
         self.subjects.get_mut(subject).expect("inserted above")
     }
 
+    pub fn timeline(&self, subject: &str) -> Option<&Timeline> {
+        self.subjects.get(subject)
+    }
+
     /// The scopes a subject permitted on a day (none before the first
     /// consent, none for an unknown subject).
     pub fn scopes(&self, subject: &str, on: NaiveDate) -> Scopes {
         self.subjects
             .get(subject)
-            .map_or(Scopes::NONE, |t| t.at(day(on)))
+            .map_or(Scopes::NONE, |t| t.scopes_at(on))
     }
 
     /// The consent check: did `subject` permit `scope` on `on`?
     #[inline]
     pub fn check(&self, subject: &str, scope: Scope, on: NaiveDate) -> bool {
-        self.scopes(subject, on).contains(scope)
+        self.permits(&Gate::new(scope, on), subject)
     }
 
-    /// A gate for one use on one day, for exports that check many subjects.
-    pub fn gate(&self, scope: Scope, on: NaiveDate) -> Gate<'_> {
-        Gate {
-            index: self,
-            scope,
-            day: day(on),
-        }
+    /// The gate's answer for a subject of this index (no for unknown ones).
+    #[inline]
+    pub fn permits(&self, gate: &Gate, subject: &str) -> bool {
+        self.subjects.get(subject).is_some_and(|t| gate.permits(t))
     }
 
     pub fn len(&self) -> usize {
@@ -387,29 +533,6 @@ impl ConsentIndex {
 
     pub fn is_empty(&self) -> bool {
         self.subjects.is_empty()
-    }
-}
-
-/// The consent check fixed to one use and one day. Every export and data
-/// sharing path takes a `Gate` and asks it for each subject.
-#[derive(Clone, Copy, Debug)]
-pub struct Gate<'a> {
-    index: &'a ConsentIndex,
-    scope: Scope,
-    day: i32,
-}
-
-impl Gate<'_> {
-    #[inline]
-    pub fn permits(&self, subject: &str) -> bool {
-        self.index
-            .subjects
-            .get(subject)
-            .is_some_and(|t| t.at(self.day).contains(self.scope))
-    }
-
-    pub fn scope(&self) -> Scope {
-        self.scope
     }
 }
 
@@ -622,9 +745,131 @@ mod tests {
         ix.withdraw("s1", d("2026-08-01"), Scopes::all());
         assert!(ix.scopes("s1", d("2026-08-01")).is_empty());
         assert!(!ix.check("nobody", Scope::StudyData, d("2026-08-01")));
-        let g = ix.gate(Scope::StudyData, d("2026-07-15"));
-        assert!(g.permits("s1"));
-        assert!(!ix.gate(Scope::StudyData, d("2026-08-15")).permits("s1"));
+        let g = Gate::new(Scope::StudyData, d("2026-07-15"));
+        assert!(ix.permits(&g, "s1"));
+        assert!(!ix.permits(&Gate::new(Scope::StudyData, d("2026-08-15")), "s1"));
+        // The compact text holds the same timeline, whatever order the
+        // entries were recorded in.
+        let text = [
+            Timeline::entry(d("2026-01-10"), Change::Grant(all)),
+            Timeline::entry(
+                d("2026-05-01"),
+                Change::Withdraw(Scopes::NONE.with(Scope::GeneticAnalysis)),
+            ),
+            Timeline::entry(
+                d("2026-07-01"),
+                Change::Grant(Scopes::NONE.with(Scope::StudyData)),
+            ),
+            Timeline::entry(d("2026-08-01"), Change::Withdraw(Scopes::all())),
+            Timeline::entry(
+                d("2026-03-01"),
+                Change::Withdraw(Scopes::NONE.with(Scope::CommercialUse)),
+            ),
+        ]
+        .concat();
+        assert_eq!(&text[..14], "2026-01-10g127");
+        assert_eq!(Some(&Timeline::parse(&text).unwrap()), ix.timeline("s1"));
+    }
+
+    #[test]
+    fn civil_days_count_as_chrono_does() {
+        for (y, m, dd) in [
+            (1, 1, 1),
+            (1970, 1, 1),
+            (2000, 2, 29),
+            (2026, 12, 31),
+            (9999, 12, 31),
+            (1900, 3, 1),
+        ] {
+            let want = NaiveDate::from_ymd_opt(y, m, dd)
+                .unwrap()
+                .num_days_from_ce();
+            assert_eq!(civil_day(y, m, dd), Some(want), "{y}-{m}-{dd}");
+        }
+        assert_eq!(civil_day(1900, 2, 29), None);
+        assert_eq!(civil_day(2026, 4, 31), None);
+        assert_eq!(civil_day(2026, 13, 1), None);
+        assert_eq!(civil_day(0, 1, 1), None);
+    }
+
+    proptest::proptest! {
+        /// Every day of four centuries numbers as chrono numbers it.
+        #[test]
+        fn civil_day_agrees_with_chrono(n in 0i64..146_097) {
+            let date = d("2000-01-01") + chrono::Duration::days(n);
+            proptest::prop_assert_eq!(
+                civil_day(date.year(), date.month(), date.day()),
+                Some(date.num_days_from_ce())
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_timelines_are_errors() {
+        for bad in [
+            "2026-13-01g1;",
+            "2026-01-01x1;",
+            "2026-01-01g;",
+            "2026-01-01g128;",
+            "2026-01",
+            "中文中文中文中文中文g1;",
+            "2026-01-01g-1;",
+        ] {
+            assert_eq!(
+                Timeline::parse(bad).unwrap_err().code,
+                "consent_timeline_invalid",
+                "{bad}"
+            );
+        }
+        assert_eq!(Timeline::parse("").unwrap(), Timeline::default());
+    }
+
+    proptest::proptest! {
+        /// The parser never panics, and what it accepts round-trips.
+        #[test]
+        fn timeline_parser_never_panics(s in "\\PC{0,40}") {
+            let _ = Timeline::parse(&s);
+            let _ = Gate::new(Scope::StudyData, d("2026-01-01")).permits_compact(&s);
+        }
+
+        /// Near-valid entries (digits and separators in the right places)
+        /// never panic either.
+        #[test]
+        fn near_valid_timelines_never_panic(s in "([0-9]{4}-[0-9]{2}-[0-9]{2}[gwx][0-9]{0,4};){0,4}") {
+            let _ = Timeline::parse(&s);
+            let _ = Gate::new(Scope::StudyData, d("2026-01-01")).permits_compact(&s);
+        }
+
+        /// A timeline written entry by entry reads back equal, and the
+        /// state on any day is the fold of the changes up to that day.
+        #[test]
+        fn timeline_round_trips(changes in proptest::collection::vec((0i64..400, proptest::bool::ANY, 0u8..128), 0..12), probe in 0i64..420) {
+            let base = d("2026-01-01");
+            let mut t = Timeline::default();
+            let mut text = String::new();
+            for (offset, grant, bits) in &changes {
+                let on = base + chrono::Duration::days(*offset);
+                let c = if *grant { Change::Grant(Scopes(*bits)) } else { Change::Withdraw(Scopes(*bits)) };
+                t.push(on, c);
+                text.push_str(&Timeline::entry(on, c));
+            }
+            proptest::prop_assert_eq!(&Timeline::parse(&text).unwrap(), &t);
+            let on = base + chrono::Duration::days(probe);
+            let mut sorted: Vec<(i64, usize)> = changes.iter().enumerate().map(|(i, c)| (c.0, i)).collect();
+            sorted.sort();
+            let mut want = Scopes::NONE;
+            for (offset, i) in sorted {
+                if offset <= probe {
+                    let (_, grant, bits) = changes[i];
+                    want = if grant { Scopes(bits) } else { want.without(Scopes(bits)) };
+                }
+            }
+            proptest::prop_assert_eq!(t.scopes_at(on), want);
+            for scope in Scope::ALL {
+                let g = Gate::new(*scope, on);
+                proptest::prop_assert_eq!(g.permits_compact(&text).unwrap(), g.permits(&t));
+            }
+        }
     }
 
     #[test]

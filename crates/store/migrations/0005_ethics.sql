@@ -143,22 +143,13 @@ CREATE TABLE IF NOT EXISTS subjects (
     scopes BIGINT NOT NULL,
     samples TEXT,
     withdrawn_on TEXT,
+    -- Every consent and withdrawal, in the compact form of
+    -- core::consent::Timeline: what the consent check reads.
+    timeline TEXT NOT NULL,
     head_seq BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS subjects_project ON subjects (project_id, site_id);
 CREATE UNIQUE INDEX IF NOT EXISTS subjects_code ON subjects (project_id, code);
-
-CREATE TABLE IF NOT EXISTS consent_changes (
-    subject_id TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    project_id TEXT NOT NULL,
-    on_day TEXT NOT NULL,
-    change TEXT NOT NULL,
-    scopes BIGINT NOT NULL,
-    version BIGINT NOT NULL,
-    PRIMARY KEY (subject_id, seq)
-);
-CREATE INDEX IF NOT EXISTS consent_changes_project ON consent_changes (project_id);
 
 CREATE TABLE IF NOT EXISTS reconsent_tasks (
     subject_id TEXT NOT NULL,

@@ -13,8 +13,8 @@ use std::str::FromStr;
 
 use celltrail_core::access::{OrgType, Permission};
 use celltrail_core::consent::{
-    self as cs, ConsentIndex, ConsentTerms, Gate, Method, SampleDisposition, Scope, Scopes,
-    VersionTerms,
+    self as cs, Change, ConsentIndex, ConsentTerms, Gate, Method, SampleDisposition, Scope, Scopes,
+    Timeline, VersionTerms,
 };
 use celltrail_core::ethics::{
     self as et, Decision, Expertise, Member, MemberRole, Route, RouteFacts, Sex, SubmissionType,
@@ -499,21 +499,18 @@ pub fn project(ev: &celltrail_ledger::Event) -> StoreResult<Vec<Op>> {
         SUBJECT_ENROLLED => {
             let p: SubjectEnrolled = payload(ev)?;
             vec![Op {
-                sql: "INSERT INTO subjects (id, project_id, site_id, code, enrolled_on, status, consent_version, scopes, samples, withdrawn_on, head_seq) VALUES ($1,$2,$3,$4,$5,'enrolled',0,0,NULL,NULL,$6)",
+                sql: "INSERT INTO subjects (id, project_id, site_id, code, enrolled_on, status, consent_version, scopes, samples, withdrawn_on, timeline, head_seq) VALUES ($1,$2,$3,$4,$5,'enrolled',0,0,NULL,NULL,'',$6)",
                 args: vec![t(&p.id), t(&p.project_id), t(&p.site_id), t(&p.code), t(&p.enrolled_on), seq],
             }]
         }
         CONSENT_SIGNED => {
             let p: ConsentSigned = payload(ev)?;
             let v = Val::Int(p.terms.version as i64);
+            let entry = Timeline::entry(p.terms.signed_on, Change::Grant(p.terms.scopes));
             vec![
                 Op {
-                    sql: "UPDATE subjects SET status = 'active', consent_version = $2, scopes = $3, head_seq = $4 WHERE id = $1",
-                    args: vec![t(&p.subject_id), v.clone(), bits(p.terms.scopes), seq.clone()],
-                },
-                Op {
-                    sql: "INSERT INTO consent_changes (subject_id, seq, project_id, on_day, change, scopes, version) VALUES ($1,$2,$3,$4,'grant',$5,$6)",
-                    args: vec![t(&p.subject_id), seq, t(&p.project_id), Val::Text(p.terms.signed_on.to_string()), bits(p.terms.scopes), v.clone()],
+                    sql: "UPDATE subjects SET status = 'active', consent_version = $2, scopes = $3, timeline = timeline || $4, head_seq = $5 WHERE id = $1",
+                    args: vec![t(&p.subject_id), v.clone(), bits(p.terms.scopes), Val::Text(entry), seq],
                 },
                 Op {
                     sql: "UPDATE reconsent_tasks SET done_at = $3 WHERE subject_id = $1 AND version <= $2 AND done_at IS NULL",
@@ -528,19 +525,21 @@ pub fn project(ev: &celltrail_ledger::Event) -> StoreResult<Vec<Op>> {
             } else {
                 "active"
             };
-            vec![
-                Op {
-                    sql: "UPDATE subjects SET scopes = scopes & ~$2, status = CASE WHEN $3 = 'withdrawn' THEN 'withdrawn' ELSE status END, samples = COALESCE($4, samples), withdrawn_on = CASE WHEN $3 = 'withdrawn' THEN $5 ELSE withdrawn_on END, head_seq = $6 WHERE id = $1",
-                    args: vec![
-                        t(&p.subject_id), bits(p.scopes), t(status),
-                        Val::OptText(p.samples.map(|s| s.as_str().to_string())), t(&p.on), seq.clone(),
-                    ],
-                },
-                Op {
-                    sql: "INSERT INTO consent_changes (subject_id, seq, project_id, on_day, change, scopes, version) VALUES ($1,$2,$3,$4,'withdraw',$5,0)",
-                    args: vec![t(&p.subject_id), seq, t(&p.project_id), t(&p.on), bits(p.scopes)],
-                },
-            ]
+            let on = NaiveDate::parse_from_str(&p.on, "%Y-%m-%d").map_err(|_| {
+                StoreError::internal(
+                    "event_payload_invalid",
+                    format!("{} seq {}: on", ev.stream, ev.seq),
+                )
+            })?;
+            let entry = Timeline::entry(on, Change::Withdraw(p.scopes));
+            vec![Op {
+                sql: "UPDATE subjects SET scopes = scopes & ~$2, status = CASE WHEN $3 = 'withdrawn' THEN 'withdrawn' ELSE status END, samples = COALESCE($4, samples), withdrawn_on = CASE WHEN $3 = 'withdrawn' THEN $5 ELSE withdrawn_on END, timeline = timeline || $6, head_seq = $7 WHERE id = $1",
+                args: vec![
+                    t(&p.subject_id), bits(p.scopes), t(status),
+                    Val::OptText(p.samples.map(|s| s.as_str().to_string())), t(&p.on),
+                    Val::Text(entry), seq,
+                ],
+            }]
         }
         other => {
             return Err(StoreError::internal(
@@ -1955,12 +1954,15 @@ pub struct SubjectRow {
     pub scopes: Scopes,
     pub samples: Option<String>,
     pub withdrawn_on: Option<String>,
+    /// The compact consent timeline (`core::consent::Timeline`).
+    #[serde(skip_serializing)]
+    pub timeline: String,
 }
 
 pub async fn subject(store: &dyn Store, id: &str) -> StoreResult<Option<SubjectRow>> {
     Ok(rows::<SubjectRow>(
         store
-            .select("SELECT id, project_id, site_id, code, enrolled_on, status, consent_version, scopes, samples, withdrawn_on FROM subjects WHERE id = $1", vec![t(id)])
+            .select("SELECT id, project_id, site_id, code, enrolled_on, status, consent_version, scopes, samples, withdrawn_on, timeline FROM subjects WHERE id = $1", vec![t(id)])
             .await?,
     )?
     .pop())
@@ -1969,7 +1971,7 @@ pub async fn subject(store: &dyn Store, id: &str) -> StoreResult<Option<SubjectR
 pub async fn subjects(store: &dyn Store, project_id: &str) -> StoreResult<Vec<SubjectRow>> {
     rows(
         store
-            .select("SELECT id, project_id, site_id, code, enrolled_on, status, consent_version, scopes, samples, withdrawn_on FROM subjects WHERE project_id = $1 ORDER BY site_id, code", vec![t(project_id)])
+            .select("SELECT id, project_id, site_id, code, enrolled_on, status, consent_version, scopes, samples, withdrawn_on, timeline FROM subjects WHERE project_id = $1 ORDER BY site_id, code", vec![t(project_id)])
             .await?,
     )
 }
@@ -2207,6 +2209,19 @@ pub async fn record_consent(
             .map_err(|e| StoreError::invalid("consent_scope_invalid", "scopes", e.value))?,
     };
     cs::validate(&terms, v.asks).map_err(|e| StoreError::invalid(e.code, e.field, e.code))?;
+    // A consent is dated no later than today and no earlier than the last
+    // change on record (a later withdrawal cannot be undone by a back-dated
+    // signature), so the timeline's entries stay in day order.
+    let last = Timeline::parse(&s.timeline)
+        .map_err(|e| StoreError::internal(e.code, "subjects.timeline"))?
+        .last_day();
+    if terms.signed_on > when.today || last.is_some_and(|l| terms.signed_on < l) {
+        return Err(StoreError::invalid(
+            "consent_date_invalid",
+            "signed_on",
+            terms.signed_on.to_string(),
+        ));
+    }
     let ev = actor.event(
         subject_stream(subject_id),
         CONSENT_SIGNED,
@@ -2372,26 +2387,25 @@ pub async fn withdraw_by_subject(
 /// The consent timelines of a study's subjects.
 pub async fn consent_index(store: &dyn Store, project_id: &str) -> StoreResult<ConsentIndex> {
     let r = store
-        .select("SELECT subject_id, on_day, change, scopes FROM consent_changes WHERE project_id = $1 ORDER BY subject_id, seq", vec![t(project_id)])
+        .select(
+            "SELECT id, timeline FROM subjects WHERE project_id = $1",
+            vec![t(project_id)],
+        )
         .await?;
     let mut ix = ConsentIndex::with_capacity(r.len());
     for m in r {
-        let subject = m
-            .get("subject_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let day = m
-            .get("on_day")
-            .and_then(Value::as_str)
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            .ok_or_else(|| StoreError::internal("read_model_invalid", "consent_changes.on_day"))?;
-        let scopes = scopes_of_bits(m.get("scopes").and_then(Value::as_i64).unwrap_or(0));
-        match m.get("change").and_then(Value::as_str) {
-            Some("grant") => ix.grant(subject, day, scopes),
-            _ => ix.withdraw(subject, day, scopes),
-        }
+        let id = m.get("id").and_then(Value::as_str).unwrap_or_default();
+        ix.insert(id, timeline_of(&m)?);
     }
     Ok(ix)
+}
+
+fn timeline_of(m: &Map<String, Value>) -> StoreResult<Timeline> {
+    let text = m
+        .get("timeline")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Timeline::parse(text).map_err(|e| StoreError::internal(e.code, "subjects.timeline"))
 }
 
 /// A project's export with the actor's right to it checked: the project's
@@ -2431,8 +2445,53 @@ pub struct ExportCount {
     pub excluded: u64,
 }
 
+/// The one consent-checked read every export and data-sharing path uses:
+/// the study's subjects the actor may export, each answered by the consent
+/// check for `scope` on `on` (`core::consent::Gate`). Returns the subjects
+/// who permit the use, and those who do not.
+pub async fn gated_subjects(
+    store: &dyn Store,
+    actor: &Actor,
+    project_id: &str,
+    scope: Scope,
+    on: NaiveDate,
+) -> StoreResult<Gated> {
+    let site = export_scope(store, actor, project_id).await?;
+    let gate = Gate::new(scope, on);
+    let mut out = Gated::default();
+    for s in subjects(store, project_id).await? {
+        if site.as_ref().is_some_and(|x| *x != s.site_id) {
+            continue;
+        }
+        let t = Timeline::parse(&s.timeline)
+            .map_err(|e| StoreError::internal(e.code, "subjects.timeline"))?;
+        if gate.permits(&t) {
+            out.permitted.push((s, t));
+        } else {
+            out.refused.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// Subjects split by the consent check.
+#[derive(Clone, Debug, Default)]
+pub struct Gated {
+    pub permitted: Vec<(SubjectRow, Timeline)>,
+    pub refused: Vec<SubjectRow>,
+}
+
+impl Gated {
+    pub fn count(&self) -> ExportCount {
+        ExportCount {
+            written: self.permitted.len() as u64,
+            excluded: self.refused.len() as u64,
+        }
+    }
+}
+
 /// The study dataset as CSV (one row per subject), only subjects who permit
-/// `scope` today: the consent check every export path calls.
+/// `scope` today.
 pub async fn export_dataset(
     store: &dyn Store,
     actor: &Actor,
@@ -2441,100 +2500,67 @@ pub async fn export_dataset(
     when: &When,
     out: &mut Vec<u8>,
 ) -> StoreResult<ExportCount> {
-    let site = export_scope(store, actor, project_id).await?;
-    let ix = consent_index(store, project_id).await?;
-    let gate = ix.gate(scope, when.today);
-    let subjects = subjects(store, project_id).await?;
-    out.extend_from_slice(b"subject,site,enrolled_on,consent_version,scopes\n");
-    Ok(write_gated(
-        &gate,
-        subjects
-            .iter()
-            .filter(|s| site.as_ref().is_none_or(|x| *x == s.site_id)),
-        out,
-    ))
+    let gated = gated_subjects(store, actor, project_id, scope, when.today).await?;
+    out.extend_from_slice(DATASET_HEADER);
+    for (s, _) in &gated.permitted {
+        write_subject(out, s);
+    }
+    Ok(gated.count())
 }
 
-fn write_gated<'a>(
-    gate: &Gate<'_>,
-    rows: impl Iterator<Item = &'a SubjectRow>,
-    out: &mut Vec<u8>,
-) -> ExportCount {
-    let mut n = ExportCount::default();
-    for s in rows {
-        if !gate.permits(&s.id) {
-            n.excluded += 1;
-            continue;
-        }
-        n.written += 1;
-        cs::write_csv_row(
-            out,
-            &[
-                &s.code,
-                &s.site_id,
-                &s.enrolled_on,
-                &s.consent_version.to_string(),
-                &s.scopes.names().join(" "),
-            ],
-        );
-    }
-    n
+pub const DATASET_HEADER: &[u8] = b"subject,site,enrolled_on,consent_version,scopes\n";
+
+/// One subject's CSV row of the study dataset.
+pub fn write_subject(out: &mut Vec<u8>, s: &SubjectRow) {
+    cs::write_csv_row(
+        out,
+        &[
+            &s.code,
+            &s.site_id,
+            &s.enrolled_on,
+            &s.consent_version.to_string(),
+            &s.scopes.names().join(" "),
+        ],
+    );
 }
 
 /// The study's subjects as a FHIR R5 Bundle of ResearchSubject and Consent
 /// resources, for sharing with other institutions: a subject whose consent
-/// does not permit sharing today appears only as a ResearchSubject stating
-/// the withdrawal, with no consent details.
+/// does not permit sharing today is left out entirely (the count says how
+/// many).
 pub async fn export_fhir(
     store: &dyn Store,
     actor: &Actor,
     project_id: &str,
     when: &When,
 ) -> StoreResult<(Value, ExportCount)> {
-    let site = export_scope(store, actor, project_id).await?;
-    let ix = consent_index(store, project_id).await?;
-    let gate = ix.gate(Scope::ShareInstitutions, when.today);
+    let gated = gated_subjects(
+        store,
+        actor,
+        project_id,
+        Scope::ShareInstitutions,
+        when.today,
+    )
+    .await?;
     let study = format!("ResearchStudy/{project_id}");
+    let date = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
     let mut entries = Vec::new();
-    let mut n = ExportCount::default();
-    for s in subjects(store, project_id).await? {
-        if site.as_ref().is_some_and(|x| *x != s.site_id) {
-            continue;
-        }
+    for (s, timeline) in &gated.permitted {
         let patient = format!("Patient/{}", s.id);
-        let enrolled = NaiveDate::parse_from_str(&s.enrolled_on, "%Y-%m-%d").unwrap_or(when.today);
-        let withdrawn = s
-            .withdrawn_on
-            .as_deref()
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
         let consent_ref = format!("Consent/{}", s.id);
-        if !gate.permits(&s.id) {
-            n.excluded += 1;
-            let mut rs = cs::fhir_research_subject(
-                &s.id,
-                &patient,
-                &study,
-                &consent_ref,
-                enrolled,
-                withdrawn
-                    .or(Some(when.today))
-                    .filter(|_| s.status == "withdrawn"),
-            );
-            rs.as_object_mut().map(|o| o.remove("consent"));
-            entries.push(serde_json::json!({"resource": rs}));
-            continue;
-        }
-        n.written += 1;
         let events = store.stream_events(&subject_stream(&s.id)).await?;
         if let Some(signed) = events.iter().rev().find(|e| e.kind == CONSENT_SIGNED) {
             let p: ConsentSigned = payload(signed)?;
-            entries.push(serde_json::json!({"resource": cs::fhir_consent(&s.id, &patient, &study, &p.terms, ix.scopes(&s.id, when.today))}));
+            let now = timeline.scopes_at(when.today);
+            entries.push(serde_json::json!({"resource": cs::fhir_consent(&s.id, &patient, &study, &p.terms, now)}));
         }
+        let enrolled = date(&s.enrolled_on).unwrap_or(when.today);
+        let withdrawn = s.withdrawn_on.as_deref().and_then(date);
         entries.push(serde_json::json!({"resource": cs::fhir_research_subject(&s.id, &patient, &study, &consent_ref, enrolled, withdrawn)}));
     }
     Ok((
         serde_json::json!({"resourceType": "Bundle", "type": "collection", "timestamp": when.now, "entry": entries}),
-        n,
+        gated.count(),
     ))
 }
 

@@ -187,7 +187,6 @@ pub const READ_MODEL_TABLES: &[(&str, &str)] = &[
     ("reliances", "id"),
     ("consent_versions", "project_id, version"),
     ("subjects", "id"),
-    ("consent_changes", "subject_id, seq"),
     ("reconsent_tasks", "subject_id, version"),
 ];
 

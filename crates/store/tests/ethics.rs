@@ -858,6 +858,23 @@ async fn multi_centre_review_reliance_and_dynamic_consent_on_every_backend() {
             ("withdrawn", Some("destroy"))
         );
         assert_eq!(gone.scopes, Scopes::NONE);
+        // A consent cannot be back-dated before the withdrawal on record.
+        let mut late = consent(45, None, None);
+        late.version = 2;
+        late.signed_on = "2026-08-20".into();
+        let err = e::record_consent(
+            store.as_ref(),
+            &lead,
+            &subjects[1].id,
+            &late,
+            &day("2026-09-02"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (err.code, err.field.as_deref()),
+            ("consent_date_invalid", Some("signed_on"))
+        );
         // A withdrawn subject leaves the re-consent list.
         assert_eq!(
             e::pending_reconsent(store.as_ref(), &p.id)
@@ -915,7 +932,7 @@ async fn multi_centre_review_reliance_and_dynamic_consent_on_every_backend() {
             .unwrap();
         assert_eq!((n.written, n.excluded), (1, 0));
         // FHIR R5 for sharing: of four subjects, the two who refused sharing
-        // (one partly, one wholly) appear without their consent.
+        // (one partly, one wholly) are left out.
         let (bundle, n) = e::export_fhir(store.as_ref(), &lead, &p.id, &t6)
             .await
             .unwrap();
@@ -927,9 +944,9 @@ async fn multi_centre_review_reliance_and_dynamic_consent_on_every_backend() {
             .map(|e| e["resource"]["resourceType"].as_str().unwrap())
             .collect();
         assert_eq!(kinds.iter().filter(|k| **k == "Consent").count(), 2);
-        assert_eq!(kinds.iter().filter(|k| **k == "ResearchSubject").count(), 4);
+        assert_eq!(kinds.iter().filter(|k| **k == "ResearchSubject").count(), 2);
         let text = bundle.to_string();
-        assert!(!text.contains(&format!("Consent/{}", subjects[2].id)));
+        assert!(!text.contains(&subjects[1].id) && !text.contains(&subjects[2].id));
 
         // Every step is in the ledger; replay rebuilds identical read models.
         store.checkpoint(std::time::Duration::ZERO).await.unwrap();

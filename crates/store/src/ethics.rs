@@ -3059,3 +3059,101 @@ pub async fn assign_pool_experts(
     store.append(vec![ev]).await?;
     visible_submission(store, actor, submission_id).await
 }
+
+// ---------------------------------------------------------------- dashboard
+
+/// Clocks of one route at one committee: decided submissions with their
+/// days from submission to decision, and those still open.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct RouteClock {
+    pub route: String,
+    pub decided: u64,
+    pub median_days: Option<i64>,
+    pub mean_days: Option<f64>,
+    pub max_days: Option<i64>,
+    pub open: u64,
+    pub overdue: u64,
+}
+
+/// An approval and where it stands on its continuing review.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DueReview {
+    pub submission_id: String,
+    pub project_id: String,
+    pub site_id: String,
+    pub lapses_on: String,
+    pub status: et::ReviewStatus,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Dashboard {
+    pub committee_id: String,
+    pub routes: Vec<RouteClock>,
+    pub reviews: Vec<DueReview>,
+}
+
+/// The committee's clocks per route and its approvals by continuing-review
+/// status (the newest approval of each study and site), as of `today`.
+pub async fn dashboard(
+    store: &dyn Store,
+    committee_id: &str,
+    today: NaiveDate,
+) -> StoreResult<Dashboard> {
+    let subs = submissions(
+        store,
+        &SubmissionFilter {
+            committee_id: Some(committee_id.to_string()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut routes = Vec::new();
+    for r in Route::ALL {
+        let of: Vec<&SubmissionRow> = subs.iter().filter(|s| s.route == r.as_str()).collect();
+        let mut days: Vec<i64> = of
+            .iter()
+            .filter(|s| s.decided_at.is_some())
+            .map(|s| s.clock_days(today))
+            .collect();
+        days.sort_unstable();
+        let open: Vec<&&SubmissionRow> = of.iter().filter(|s| s.decided_at.is_none()).collect();
+        routes.push(RouteClock {
+            route: r.as_str().to_string(),
+            decided: days.len() as u64,
+            median_days: (!days.is_empty()).then(|| days[(days.len() - 1) / 2]),
+            mean_days: (!days.is_empty())
+                .then(|| days.iter().sum::<i64>() as f64 / days.len() as f64),
+            max_days: days.last().copied(),
+            open: open.len() as u64,
+            overdue: open.iter().filter(|s| s.overdue(today)).count() as u64,
+        });
+    }
+    let mut newest: std::collections::BTreeMap<(String, String), &SubmissionRow> =
+        Default::default();
+    for s in subs.iter().filter(|s| s.lapses_on.is_some()) {
+        let key = (s.project_id.clone(), s.site_id.clone());
+        if newest.get(&key).is_none_or(|x| x.lapses_on < s.lapses_on) {
+            newest.insert(key, s);
+        }
+    }
+    let mut reviews: Vec<DueReview> = newest
+        .into_values()
+        .filter_map(|s| {
+            let lapses = s.lapses_on.as_deref()?;
+            let d = NaiveDate::parse_from_str(lapses, "%Y-%m-%d").ok()?;
+            Some(DueReview {
+                submission_id: s.id.clone(),
+                project_id: s.project_id.clone(),
+                site_id: s.site_id.clone(),
+                lapses_on: lapses.to_string(),
+                status: et::review_status(d, today),
+            })
+        })
+        .collect();
+    reviews.sort_by(|a, b| a.lapses_on.cmp(&b.lapses_on));
+    Ok(Dashboard {
+        committee_id: committee_id.to_string(),
+        routes,
+        reviews,
+    })
+}

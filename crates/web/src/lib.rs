@@ -10,7 +10,10 @@ pub mod api;
 pub mod classify;
 pub mod directory;
 pub mod error;
+pub mod ethics;
+pub mod ethics_pages;
 pub mod i18n;
+pub mod letter;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
@@ -155,6 +158,54 @@ pub fn app(state: SharedState) -> Router {
         .route("/app/ledger", get(pages::ledger_page))
         .route("/app/account", get(pages::account_page))
         .route("/app/account/totp", post(pages::account_totp))
+        .route("/app/ethics", get(ethics_pages::home))
+        .route("/app/committees/{id}", get(ethics_pages::committee_page))
+        .route(
+            "/app/committees/{id}/members",
+            post(ethics_pages::committee_appoint),
+        )
+        .route(
+            "/app/committees/{id}/meetings",
+            post(ethics_pages::committee_schedule),
+        )
+        .route("/app/submissions/{id}", get(ethics_pages::submission_page))
+        .route(
+            "/app/submissions/{id}/reviewers",
+            post(ethics_pages::submission_reviewers),
+        )
+        .route(
+            "/app/submissions/{id}/opinion",
+            post(ethics_pages::submission_opinion),
+        )
+        .route(
+            "/app/submissions/{id}/decision",
+            post(ethics_pages::submission_decide),
+        )
+        .route("/app/meetings/{id}", get(ethics_pages::meeting_page))
+        .route(
+            "/app/meetings/{id}/attendance",
+            post(ethics_pages::meeting_attendance),
+        )
+        .route(
+            "/app/meetings/{id}/items/{submission}/vote",
+            post(ethics_pages::meeting_vote),
+        )
+        .route(
+            "/app/projects/{id}/ethics",
+            get(ethics_pages::project_ethics_page),
+        )
+        .route(
+            "/app/subjects/{id}/link",
+            post(ethics_pages::subject_link_page),
+        )
+        .route(
+            "/app/subjects/{id}/withdraw",
+            post(ethics_pages::subject_withdraw_page),
+        )
+        .route(
+            "/consent/{token}",
+            get(ethics_pages::consent_page).post(ethics_pages::consent_change),
+        )
         .route("/api/docs", get(openapi::docs_page))
         .route("/api/openapi.json", get(openapi::document))
         // API
@@ -202,6 +253,85 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/v1/public/institutions/{id}", get(public::api_org))
         .route("/api/v1/public/projects/{number}", get(public::api_project))
         .route("/api/v1/classify", post(classify::api_classify))
+        .route("/api/v1/committees", get(ethics::list_committees))
+        .route("/api/v1/committees/{id}", get(ethics::get_committee))
+        .route(
+            "/api/v1/committees/{id}/constitute",
+            post(ethics::constitute_committee),
+        )
+        .route(
+            "/api/v1/committees/{id}/members",
+            post(ethics::appoint_member),
+        )
+        .route(
+            "/api/v1/committees/{id}/members/{member}/leave",
+            post(ethics::remove_member),
+        )
+        .route(
+            "/api/v1/committees/{id}/dashboard",
+            get(ethics::committee_dashboard),
+        )
+        .route(
+            "/api/v1/committees/{id}/meetings",
+            post(ethics::schedule_meeting),
+        )
+        .route("/api/v1/meetings/{id}", get(ethics::get_meeting))
+        .route(
+            "/api/v1/meetings/{id}/attendance",
+            post(ethics::record_attendance),
+        )
+        .route(
+            "/api/v1/meetings/{id}/items/{submission}/vote",
+            post(ethics::vote_item),
+        )
+        .route("/api/v1/projects/{id}/submissions", post(ethics::submit))
+        .route(
+            "/api/v1/projects/{id}/ethics",
+            get(ethics::get_project_ethics),
+        )
+        .route("/api/v1/submissions/{id}", get(ethics::get_submission))
+        .route(
+            "/api/v1/submissions/{id}/reviewers",
+            post(ethics::assign_reviewers),
+        )
+        .route(
+            "/api/v1/submissions/{id}/experts",
+            post(ethics::assign_experts),
+        )
+        .route(
+            "/api/v1/submissions/{id}/opinion",
+            post(ethics::give_opinion),
+        )
+        .route("/api/v1/submissions/{id}/decision", post(ethics::decide))
+        .route("/api/v1/submissions/{id}/letter", get(ethics::letter))
+        .route(
+            "/api/v1/submissions/{id}/reliances",
+            post(ethics::propose_reliance),
+        )
+        .route("/api/v1/reliances/{id}/status", post(ethics::move_reliance))
+        .route(
+            "/api/v1/experts",
+            get(ethics::list_experts).post(ethics::register_expert),
+        )
+        .route(
+            "/api/v1/experts/{id}/interests",
+            post(ethics::declare_interest),
+        )
+        .route("/api/v1/projects/{id}/subjects", post(ethics::enrol))
+        .route(
+            "/api/v1/subjects/{id}/consents",
+            post(ethics::record_consent),
+        )
+        .route("/api/v1/subjects/{id}/withdrawals", post(ethics::withdraw))
+        .route("/api/v1/subjects/{id}/link", post(ethics::issue_link))
+        .route(
+            "/api/v1/projects/{id}/export/dataset",
+            get(ethics::export_dataset),
+        )
+        .route(
+            "/api/v1/projects/{id}/export/fhir",
+            get(ethics::export_fhir),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             session::authorize,

@@ -40,9 +40,79 @@ fn profile_schema() -> Value {
         "description": "Any field may be left out; a conclusion that needs it then names the question"})
 }
 
+/// An electronic signature: user name and password again, the meaning, and
+/// the record hash shown to the signer.
+fn signature_schema() -> Value {
+    json!({"type": "object", "required": ["username", "password", "meaning", "record_hash"], "properties": {
+        "username": {"type": "string"}, "password": {"type": "string"}, "meaning": {"type": "string", "enum": ["approved"]}, "record_hash": {"type": "string", "description": "record_hash of GET /api/v1/submissions/{id}"}}})
+}
+
+fn ethics_schemas_a(reason: &Value) -> Value {
+    json!({
+        "CommitteeConstitute": {"type": "object", "required": ["kind"], "additionalProperties": false, "properties": {
+            "institution_id": {"type": "string", "description": "The medical institution the committee serves (required for institutional committees)"},
+            "kind": {"type": "string", "enum": celltrail_store::ethics::COMMITTEE_KINDS}, "reason": reason}},
+        "MemberAppoint": {"type": "object", "required": ["name", "sex", "expertise", "external", "role", "appointed_on"], "additionalProperties": false, "properties": {
+            "name": {"type": "string"}, "sex": {"type": "string", "enum": ["female", "male"]},
+            "expertise": {"type": "string", "enum": ["scientific", "medical", "ethics", "legal", "lay"]},
+            "external": {"type": "boolean", "description": "Not employed by the committee's institution"},
+            "role": {"type": "string", "enum": ["chair", "vice_chair", "member"]},
+            "user_id": {"type": "string", "description": "The member's account on the committee, for votes and signatures"},
+            "appointed_on": {"type": "string", "format": "date"}, "reason": reason}},
+        "MemberLeave": {"type": "object", "required": ["left_on", "reason"], "additionalProperties": false, "properties": {"left_on": {"type": "string", "format": "date"}, "reason": reason}},
+        "MeetingSchedule": {"type": "object", "required": ["held_on", "agenda"], "additionalProperties": false, "properties": {
+            "held_on": {"type": "string", "format": "date"}, "agenda": {"type": "array", "items": {"type": "string"}, "description": "Submission ids"}}},
+        "MeetingAttendance": {"type": "object", "required": ["present"], "additionalProperties": false, "properties": {
+            "present": {"type": "array", "items": {"type": "string"}, "description": "Member ids"},
+            "recused": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}, "description": "Submission id → members who withdraw for a conflict of interest"}}},
+        "MeetingVote": {"type": "object", "required": ["votes"], "additionalProperties": false, "properties": {
+            "votes": {"type": "array", "items": {"type": "object", "required": ["member"], "properties": {"member": {"type": "string"}, "decision": {"type": ["string", "null"], "enum": ["approve", "approve_with_modifications", "resubmit", "disapprove", "suspend", "terminate", null]}, "opinion": {"type": "string"}}}},
+            "review_interval_months": {"type": "integer", "minimum": 1, "maximum": 12}, "conditions": {"type": "string"}, "signature": signature_schema()}}
+    })
+}
+
+fn ethics_schemas_b() -> Value {
+    json!({
+        "EthicsSubmission": {"type": "object", "required": ["committee_id", "kind"], "additionalProperties": false, "properties": {
+            "committee_id": {"type": "string"},
+            "kind": {"type": "string", "enum": ["initial", "amendment", "continuing_review", "serious_adverse_event", "protocol_deviation", "closure"]},
+            "facts": {"type": "object", "description": "What decides the route: minimal_risk, minor_amendment, intervention, exemption, sensitive_or_commercial, unexpected_related_or_fatal, new_risk"},
+            "consent_version": {"type": "object", "required": ["version", "asks", "material_change"], "properties": {"version": {"type": "integer", "minimum": 1}, "asks": {"type": "array", "items": {"type": "string", "enum": ["study_data", "secondary_research", "biobank_storage", "genetic_analysis", "recontact", "share_institutions", "commercial_use"]}}, "material_change": {"type": "boolean"}}},
+            "lead_id": {"type": "string", "description": "The lead committee's submission this site relies on"},
+            "documents": {"type": "array", "items": {"type": "object", "required": ["doc_kind", "lang", "version", "filename", "content_b64"], "properties": {
+                "doc_kind": {"type": "string", "enum": celltrail_store::ethics::DOCUMENT_KINDS}, "lang": {"type": "string", "enum": ["zh-CN", "en"]}, "version": {"type": "string"},
+                "filename": {"type": "string"}, "media_type": {"type": "string"}, "content_b64": {"type": "string", "contentEncoding": "base64"}}}}}},
+        "Reviewers": {"type": "object", "required": ["members"], "additionalProperties": false, "properties": {"members": {"type": "array", "items": {"type": "string"}, "minItems": 2}}},
+        "ExpertAssignment": {"type": "object", "required": ["tags", "count"], "additionalProperties": false, "properties": {
+            "tags": {"type": "array", "items": {"type": "string", "enum": celltrail_core::ethics::EXPERT_TAGS}}, "count": {"type": "integer", "minimum": 1, "maximum": 9}, "sponsor_id": {"type": "string"}}},
+        "Opinion": {"type": "object", "required": ["opinion"], "additionalProperties": false, "properties": {
+            "opinion": {"type": "string", "enum": ["approve", "approve_with_modifications", "resubmit", "disapprove", "suspend", "terminate"]}, "note": {"type": "string"}, "meeting_requested": {"type": "boolean"}}},
+        "Decision": {"type": "object", "required": ["signature"], "additionalProperties": false, "properties": {
+            "review_interval_months": {"type": "integer", "minimum": 1, "maximum": 12}, "conditions": {"type": "string"}, "signature": signature_schema()}}
+    })
+}
+
+fn ethics_schemas_c(reason: &Value) -> Value {
+    json!({
+        "RelianceProposal": {"type": "object", "required": ["site_id", "committee_id"], "additionalProperties": false, "properties": {"site_id": {"type": "string"}, "committee_id": {"type": "string"}}},
+        "RelianceMove": {"type": "object", "required": ["to"], "additionalProperties": false, "properties": {
+            "to": {"type": "string", "enum": ["agreement_signed", "local_review", "relied", "declined"]}, "agreement": {"type": "string"}, "local_considerations": {"type": "string"}, "reason": reason}},
+        "ExpertCreate": {"type": "object", "required": ["name", "affiliation", "tags"], "additionalProperties": false, "properties": {
+            "name": {"type": "string"}, "affiliation": {"type": "string", "description": "Organisation id"}, "tags": {"type": "array", "items": {"type": "string", "enum": celltrail_core::ethics::EXPERT_TAGS}}}},
+        "ExpertInterest": {"type": "object", "required": ["org_id", "nature"], "additionalProperties": false, "properties": {"org_id": {"type": "string"}, "nature": {"type": "string"}}},
+        "SubjectEnrol": {"type": "object", "required": ["code", "enrolled_on"], "additionalProperties": false, "properties": {"code": {"type": "string", "description": "The site's pseudonymous subject code"}, "enrolled_on": {"type": "string", "format": "date"}}},
+        "ConsentRecord": {"type": "object", "required": ["version", "signed_on", "method", "age_years", "scopes"], "additionalProperties": false, "properties": {
+            "version": {"type": "integer"}, "signed_on": {"type": "string", "format": "date"}, "method": {"type": "string", "enum": ["paper_scanned", "e_consent"]},
+            "age_years": {"type": "integer", "minimum": 0}, "can_read": {"type": "boolean"}, "witness": {"type": "string"}, "guardian": {"type": "string"}, "assent": {"type": "boolean"},
+            "scopes": {"type": "array", "items": {"type": "string", "enum": ["study_data", "secondary_research", "biobank_storage", "genetic_analysis", "recontact", "share_institutions", "commercial_use"]}}}},
+        "Withdrawal": {"type": "object", "required": ["reason"], "additionalProperties": false, "properties": {
+            "scopes": {"type": "array", "items": {"type": "string"}}, "whole": {"type": "boolean"}, "samples": {"type": "string", "enum": ["destroy", "retain_anonymised", "retain"]}, "reason": reason}}
+    })
+}
+
 fn schemas() -> Value {
     let reason = json!({"type": "string", "description": "Reason for change, recorded in the ledger with the event"});
-    json!({
+    let mut out = json!({
         "Error": error_schema(),
         "OrgCreate": {"type": "object", "required": ["org_type", "name_zh", "name_en", "province_code", "reason"], "additionalProperties": false, "properties": {
             "id": {"type": "string"}, "org_type": {"type": "string", "enum": ["medical_institution", "preparation_centre", "ethics_committee", "regulator", "verification_lab", "sponsor", "payer", "platform"]},
@@ -74,7 +144,17 @@ fn schemas() -> Value {
             "reason": reason.clone()}},
         "TokenCreate": {"type": "object", "required": ["name", "scopes"], "additionalProperties": false, "properties": {
             "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}, "expires_in_days": {"type": "integer", "minimum": 0, "maximum": 3650}}}
-    })
+    });
+    for more in [
+        ethics_schemas_a(&reason),
+        ethics_schemas_b(),
+        ethics_schemas_c(&reason),
+    ] {
+        if let (Some(all), Value::Object(m)) = (out.as_object_mut(), more) {
+            all.extend(m);
+        }
+    }
+    out
 }
 
 fn operation(r: &RouteSpec) -> Value {

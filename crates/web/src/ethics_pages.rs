@@ -1,0 +1,1247 @@
+//! The ethics review and consent screens: the review desk, a committee, a
+//! submission, a meeting, a study's ethics and consent, and the subject's
+//! own consent page (no staff login, a personal link).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use celltrail_core::consent::{SampleDisposition, Scope, Timeline};
+use celltrail_core::ethics::{Decision, Expertise, MemberRole, Route, Sex, SubmissionType};
+use celltrail_core::Lang;
+use celltrail_store::error::StoreError;
+use celltrail_store::ethics as e;
+use celltrail_store::service::{visible_project, SignInput, When};
+
+use crate::i18n::{Labels, L};
+use crate::pages::{page_error, render, PageCtx};
+use crate::session::Auth;
+use crate::SharedState;
+
+type Fields = Vec<(String, String)>;
+
+fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
+    f.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+fn all(f: &Fields, name: &str) -> Vec<String> {
+    f.iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+fn signature(f: &Fields) -> Option<SignInput> {
+    let username = field(f, "sign_username");
+    (!username.is_empty()).then(|| SignInput {
+        username: username.to_string(),
+        password: field(f, "sign_password").to_string(),
+        meaning: "approved".into(),
+        record_hash: field(f, "record_hash").to_string(),
+    })
+}
+
+/// A finding or error as the catalogue words it.
+pub fn finding_text(lang: Lang, code: &str, args: &[(&str, String)]) -> String {
+    let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    celltrail_core::i18n::catalog().format(lang, &format!("error.{code}"), &args)
+}
+
+async fn org_name(st: &SharedState, l: Labels, id: &str) -> String {
+    match st.store.organisation(id).await {
+        Ok(Some(o)) => l.pick(&o.name_zh, &o.name_en).to_string(),
+        _ => id.to_string(),
+    }
+}
+
+async fn project_title(st: &SharedState, l: Labels, id: &str) -> String {
+    match st.store.project(id).await {
+        Ok(Some(p)) => l.pick(&p.title_zh, &p.title_en).to_string(),
+        _ => id.to_string(),
+    }
+}
+
+fn route_label(lang: Lang, r: &str) -> String {
+    r.parse::<Route>()
+        .map(|r| r.label(lang).to_string())
+        .unwrap_or_else(|_| r.to_string())
+}
+
+fn kind_label(lang: Lang, k: &str) -> String {
+    k.parse::<SubmissionType>()
+        .map(|k| k.label(lang).to_string())
+        .unwrap_or_else(|_| k.to_string())
+}
+
+fn decision_label(lang: Lang, d: &str) -> String {
+    d.parse::<Decision>()
+        .map(|d| d.label(lang).to_string())
+        .unwrap_or_else(|_| d.to_string())
+}
+
+/// One submission as a row of a queue.
+pub struct SubmissionLine {
+    pub id: String,
+    pub project: String,
+    pub site: String,
+    pub kind: String,
+    pub route: String,
+    pub status: String,
+    pub decision: String,
+    pub days: i64,
+    pub overdue: bool,
+}
+
+async fn lines(st: &SharedState, lang: Lang, subs: &[e::SubmissionRow]) -> Vec<SubmissionLine> {
+    let l = Labels(lang);
+    let today = When::now().today;
+    let mut out = Vec::new();
+    for s in subs.iter().rev() {
+        out.push(SubmissionLine {
+            id: s.id.clone(),
+            project: project_title(st, l, &s.project_id).await,
+            site: org_name(st, l, &s.site_id).await,
+            kind: kind_label(lang, &s.kind),
+            route: route_label(lang, &s.route),
+            status: l.t(&format!("submission.status.{}", s.status)).to_string(),
+            decision: s
+                .decision
+                .as_deref()
+                .map(|d| decision_label(lang, d))
+                .unwrap_or_default(),
+            days: s.clock_days(today),
+            overdue: s.overdue(today),
+        });
+    }
+    out
+}
+
+// ---------------------------------------------------------------- desk
+
+#[derive(Template)]
+#[template(path = "ethics_home.html")]
+struct HomePage {
+    ctx: PageCtx,
+    committees: Vec<(String, String, String, usize, Vec<String>)>,
+    queue: Vec<SubmissionLine>,
+}
+
+pub async fn home(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    uri: Uri,
+) -> Response {
+    let ctx = PageCtx::new(lang, Some(&auth), &uri, "ethics.title");
+    let l = Labels(lang);
+    let store = st.store.as_ref();
+    let mut committees = Vec::new();
+    let list = match e::committees(store).await {
+        Ok(c) => c,
+        Err(err) => return page_error(lang, err),
+    };
+    for c in list {
+        if let Ok(Some(v)) = e::committee(store, &c.id).await {
+            let findings = v
+                .findings
+                .iter()
+                .map(|f| finding_text(lang, f.code, &f.args))
+                .collect();
+            committees.push((
+                c.id.clone(),
+                org_name(&st, l, &c.id).await,
+                l.t(&format!("committee.kind.{}", c.kind)).to_string(),
+                v.members.len(),
+                findings,
+            ));
+        }
+    }
+    // The caller's queue: a committee's own submissions, a site's own.
+    let a = &auth.actor;
+    let filter = match a.org_type {
+        celltrail_core::access::OrgType::EthicsCommittee => e::SubmissionFilter {
+            committee_id: Some(a.org_id.clone()),
+            ..Default::default()
+        },
+        celltrail_core::access::OrgType::MedicalInstitution => e::SubmissionFilter {
+            site_id: Some(a.org_id.clone()),
+            ..Default::default()
+        },
+        _ => e::SubmissionFilter::default(),
+    };
+    let subs = e::submissions(store, &filter).await.unwrap_or_default();
+    let queue = lines(&st, lang, &subs).await;
+    render(&HomePage {
+        ctx,
+        committees,
+        queue,
+    })
+}
+
+// ---------------------------------------------------------------- committee
+
+pub struct MemberLine {
+    pub name: String,
+    pub role: String,
+    pub expertise: String,
+    pub sex: String,
+    pub external: bool,
+    pub since: String,
+}
+
+pub struct ClockLine {
+    pub route: String,
+    pub decided: u64,
+    pub median: String,
+    pub mean: String,
+    pub max: String,
+    pub open: u64,
+    pub overdue: u64,
+}
+
+#[derive(Template)]
+#[template(path = "committee.html")]
+struct CommitteePage {
+    ctx: PageCtx,
+    id: String,
+    name: String,
+    kind: String,
+    institution: String,
+    members: Vec<MemberLine>,
+    findings: Vec<String>,
+    clocks: Vec<ClockLine>,
+    /// (submission, project, lapses on, status label, status code)
+    reviews: Vec<(String, String, String, String, String)>,
+    queue: Vec<SubmissionLine>,
+    /// (id, date, status)
+    meetings: Vec<(String, String, String)>,
+    /// Submissions that can go on a meeting's agenda: (id, label)
+    schedulable: Vec<(String, String)>,
+    can_manage: bool,
+    expertise: Vec<(&'static str, &'static str)>,
+    roles: Vec<(&'static str, &'static str)>,
+    sexes: Vec<(&'static str, &'static str)>,
+}
+
+pub async fn committee_page(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let l = Labels(lang);
+    let store = st.store.as_ref();
+    let v = match e::committee(store, &id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return page_error(lang, StoreError::not_found("committee_not_found", id)),
+        Err(err) => return page_error(lang, err),
+    };
+    let today = When::now().today;
+    let dash = match e::dashboard(store, &id, today).await {
+        Ok(d) => d,
+        Err(err) => return page_error(lang, err),
+    };
+    let subs = e::submissions(
+        store,
+        &e::SubmissionFilter {
+            committee_id: Some(id.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_or_default();
+    let schedulable = {
+        let mut out = Vec::new();
+        for s in subs.iter().filter(|s| {
+            s.decided_at.is_none()
+                && s.status != "meeting"
+                && (s.route.parse::<Route>().is_ok_and(|r| r.needs_meeting())
+                    || s.status == "meeting_pending")
+        }) {
+            out.push((
+                s.id.clone(),
+                format!(
+                    "{} · {} · {}",
+                    project_title(&st, l, &s.project_id).await,
+                    kind_label(lang, &s.kind),
+                    route_label(lang, &s.route)
+                ),
+            ));
+        }
+        out
+    };
+    let mut reviews = Vec::new();
+    for r in &dash.reviews {
+        let code = serde_json::to_value(r.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        reviews.push((
+            r.submission_id.clone(),
+            project_title(&st, l, &r.project_id).await,
+            r.lapses_on.clone(),
+            l.t(&format!("review.status.{code}")).to_string(),
+            code,
+        ));
+    }
+    let page = CommitteePage {
+        ctx: PageCtx::new(lang, Some(&auth), &uri, "committee.title"),
+        name: org_name(&st, l, &id).await,
+        kind: l
+            .t(&format!("committee.kind.{}", v.committee.kind))
+            .to_string(),
+        institution: match &v.committee.institution_id {
+            Some(i) => org_name(&st, l, i).await,
+            None => String::new(),
+        },
+        members: v
+            .members
+            .iter()
+            .map(|m| MemberLine {
+                name: m.name.clone(),
+                role: m
+                    .role
+                    .parse::<MemberRole>()
+                    .map(|r| r.label(lang))
+                    .unwrap_or("")
+                    .to_string(),
+                expertise: m
+                    .expertise
+                    .parse::<Expertise>()
+                    .map(|x| x.label(lang))
+                    .unwrap_or("")
+                    .to_string(),
+                sex: m
+                    .sex
+                    .parse::<Sex>()
+                    .map(|x| x.label(lang))
+                    .unwrap_or("")
+                    .to_string(),
+                external: m.external,
+                since: m.appointed_on.clone(),
+            })
+            .collect(),
+        findings: v
+            .findings
+            .iter()
+            .map(|f| finding_text(lang, f.code, &f.args))
+            .collect(),
+        clocks: dash
+            .routes
+            .iter()
+            .map(|c| ClockLine {
+                route: route_label(lang, &c.route),
+                decided: c.decided,
+                median: c
+                    .median_days
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "—".into()),
+                mean: c
+                    .mean_days
+                    .map(|d| format!("{d:.1}"))
+                    .unwrap_or_else(|| "—".into()),
+                max: c
+                    .max_days
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "—".into()),
+                open: c.open,
+                overdue: c.overdue,
+            })
+            .collect(),
+        reviews,
+        queue: lines(&st, lang, &subs).await,
+        meetings: e::meetings(store, &id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let status = l.t(&format!("meeting.status.{}", m.status)).to_string();
+                (m.id, m.held_on, status)
+            })
+            .collect(),
+        schedulable,
+        can_manage: auth.actor.org_id == id
+            && auth
+                .actor
+                .can(celltrail_core::access::Permission::EthicsManage),
+        expertise: Expertise::ALL
+            .iter()
+            .map(|x| (x.as_str(), x.label(lang)))
+            .collect(),
+        roles: MemberRole::ALL
+            .iter()
+            .map(|x| (x.as_str(), x.label(lang)))
+            .collect(),
+        sexes: Sex::ALL
+            .iter()
+            .map(|x| (x.as_str(), x.label(lang)))
+            .collect(),
+        id,
+    };
+    render(&page)
+}
+
+pub async fn committee_appoint(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    let input = e::MemberInput {
+        name: field(&f, "name").into(),
+        sex: field(&f, "sex").into(),
+        expertise: field(&f, "expertise").into(),
+        external: field(&f, "external") == "on",
+        role: field(&f, "role").into(),
+        user_id: Some(field(&f, "user_id").to_string()).filter(|u| !u.is_empty()),
+        appointed_on: field(&f, "appointed_on").into(),
+    };
+    match e::appoint_member(
+        st.store.as_ref(),
+        &auth.actor,
+        &id,
+        &input,
+        field(&f, "reason"),
+        &When::now(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/app/committees/{id}")).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+pub async fn committee_schedule(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    let input = e::ScheduleInput {
+        held_on: field(&f, "held_on").into(),
+        agenda: all(&f, "agenda"),
+    };
+    match e::schedule_meeting(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
+        Ok(m) => Redirect::to(&format!("/app/meetings/{}", m.meeting.id)).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+// ---------------------------------------------------------------- submission
+
+pub struct BasisLine {
+    pub instrument: String,
+    pub article: String,
+    pub text: String,
+}
+
+#[derive(Template)]
+#[template(path = "submission.html")]
+struct SubmissionPage {
+    ctx: PageCtx,
+    s: e::SubmissionRow,
+    project: String,
+    committee: String,
+    site: String,
+    kind: String,
+    route: String,
+    status: String,
+    basis: Vec<BasisLine>,
+    documents: Vec<e::DocumentRow>,
+    /// (reviewer, kind, opinion label)
+    reviewers: Vec<(String, String, String)>,
+    decision: Option<(String, e::Decided)>,
+    record_hash: String,
+    /// The signed-in member may give an opinion.
+    can_opine: bool,
+    /// The signed-in chair may sign a decision without a meeting now.
+    can_decide: Option<String>,
+    /// (member id, name) of sitting members, for designating reviewers.
+    designate: Vec<(String, String)>,
+    decisions: Vec<(&'static str, &'static str)>,
+}
+
+/// The texts of the 2023 measures (and CellTrail's grading) the route cites.
+fn basis_text(lang: Lang, article: &str) -> String {
+    use celltrail_core::ethics as et;
+    for b in [
+        et::BASIS_COMPOSITION,
+        et::BASIS_DECISION,
+        et::BASIS_RECUSAL,
+        et::BASIS_SIMPLIFIED,
+        et::BASIS_SIMPLIFIED_TO_MEETING,
+        et::BASIS_EXEMPTION,
+        et::BASIS_MEETING,
+        et::BASIS_CONTINUING,
+        et::BASIS_MULTICENTRE,
+        et::BASIS_SPECIAL,
+    ] {
+        if b.article == article {
+            return b.text(lang).to_string();
+        }
+    }
+    String::new()
+}
+
+pub async fn submission_page(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let l = Labels(lang);
+    let store = st.store.as_ref();
+    let v = match e::visible_submission(store, &auth.actor, &id).await {
+        Ok(v) => v,
+        Err(err) => return page_error(lang, err),
+    };
+    let s = v.submission.clone();
+    let sitting = e::committee(store, &s.committee_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.members)
+        .unwrap_or_default();
+    let me = sitting
+        .iter()
+        .find(|m| m.user_id.as_deref() == Some(auth.actor.user_id.as_str()));
+    let undecided = s.decided_at.is_none();
+    let can_opine = undecided
+        && me.is_some_and(|m| {
+            v.reviewers
+                .iter()
+                .any(|r| r.reviewer == m.id && r.opinion.is_none())
+        });
+    let chair = me.is_some_and(|m| matches!(m.role.as_str(), "chair" | "vice_chair"));
+    let opinions: Vec<Decision> = v
+        .reviewers
+        .iter()
+        .filter_map(|r| r.opinion.as_deref().and_then(|o| o.parse().ok()))
+        .collect();
+    let can_decide = if !undecided || !chair {
+        None
+    } else if s.route == "exempt" {
+        Some(Decision::Approve.as_str().to_string())
+    } else if s.route == "simplified"
+        && s.status != "meeting_pending"
+        && v.reviewers.len() >= 2
+        && opinions.len() == v.reviewers.len()
+    {
+        celltrail_core::ethics::simplified_outcome(&opinions, false).map(|d| d.as_str().to_string())
+    } else {
+        None
+    };
+    let name_of = |rid: &str| {
+        sitting
+            .iter()
+            .find(|m| m.id == rid)
+            .map(|m| m.name.clone())
+            .unwrap_or_else(|| rid.to_string())
+    };
+    let mut reviewers = Vec::new();
+    for r in &v.reviewers {
+        let name = if r.reviewer_kind == "expert" {
+            e::experts(store)
+                .await
+                .ok()
+                .and_then(|x| x.into_iter().find(|x| x.id == r.reviewer))
+                .map(|x| x.name)
+                .unwrap_or_else(|| r.reviewer.clone())
+        } else {
+            name_of(&r.reviewer)
+        };
+        reviewers.push((
+            name,
+            l.t(&format!("reviewer.kind.{}", r.reviewer_kind))
+                .to_string(),
+            r.opinion
+                .as_deref()
+                .map(|o| decision_label(lang, o))
+                .unwrap_or_else(|| l.t("reviewer.pending").to_string()),
+        ));
+    }
+    let page = SubmissionPage {
+        ctx: PageCtx::new(lang, Some(&auth), &uri, "submission.title"),
+        project: project_title(&st, l, &s.project_id).await,
+        committee: org_name(&st, l, &s.committee_id).await,
+        site: org_name(&st, l, &s.site_id).await,
+        kind: kind_label(lang, &s.kind),
+        route: route_label(lang, &s.route),
+        status: l.t(&format!("submission.status.{}", s.status)).to_string(),
+        basis: s
+            .basis
+            .iter()
+            .map(|b| BasisLine {
+                instrument: crate::letter::instrument_title(&st, lang, &b.instrument),
+                article: b.article.clone(),
+                text: basis_text(lang, &b.article),
+            })
+            .collect(),
+        documents: v.documents.clone(),
+        reviewers,
+        decision: v
+            .decision
+            .clone()
+            .map(|d| (decision_label(lang, &d.decision), d)),
+        record_hash: v.record_hash.clone(),
+        can_opine,
+        can_decide,
+        designate: if undecided
+            && s.route == "simplified"
+            && v.reviewers.is_empty()
+            && auth.actor.org_id == s.committee_id
+            && auth
+                .actor
+                .can(celltrail_core::access::Permission::EthicsManage)
+        {
+            sitting
+                .iter()
+                .map(|m| (m.id.clone(), m.name.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        decisions: Decision::ALL
+            .iter()
+            .map(|d| (d.as_str(), d.label(lang)))
+            .collect(),
+        s,
+    };
+    render(&page)
+}
+
+pub async fn submission_reviewers(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    match e::assign_reviewers(
+        st.store.as_ref(),
+        &auth.actor,
+        &id,
+        &all(&f, "member"),
+        &When::now(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/app/submissions/{id}")).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+pub async fn submission_opinion(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    let input = e::OpinionInput {
+        opinion: field(&f, "opinion").into(),
+        note: field(&f, "note").into(),
+        meeting_requested: field(&f, "meeting_requested") == "on",
+    };
+    match e::give_opinion(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
+        Ok(_) => Redirect::to(&format!("/app/submissions/{id}")).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+fn decide_input(f: &Fields) -> e::DecideInput {
+    e::DecideInput {
+        review_interval_months: field(f, "review_interval_months").parse().ok(),
+        conditions: field(f, "conditions").into(),
+        signature: signature(f),
+    }
+}
+
+pub async fn submission_decide(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    match e::decide_without_meeting(
+        st.store.as_ref(),
+        &auth.actor,
+        &id,
+        &decide_input(&f),
+        &When::now(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/app/submissions/{id}")).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+// ---------------------------------------------------------------- meeting
+
+pub struct ItemLine {
+    pub submission: String,
+    pub label: String,
+    pub quorum: Vec<String>,
+    /// (member name, vote label)
+    pub votes: Vec<(String, String)>,
+    pub decision: String,
+    pub decided: bool,
+    /// (member id, name, recused)
+    pub recusable: Vec<(String, String, bool)>,
+    pub record_hash: String,
+}
+
+#[derive(Template)]
+#[template(path = "meeting.html")]
+struct MeetingPage {
+    ctx: PageCtx,
+    id: String,
+    committee_id: String,
+    committee: String,
+    held_on: String,
+    status: String,
+    /// (member id, name, role label, present)
+    members: Vec<(String, String, String, bool)>,
+    items: Vec<ItemLine>,
+    can_manage: bool,
+    can_vote: bool,
+    decisions: Vec<(&'static str, &'static str)>,
+}
+
+pub async fn meeting_page(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let l = Labels(lang);
+    let m = match crate::ethics::visible_meeting(&st, &auth, &id).await {
+        Ok(m) => m,
+        Err(err) => return page_error(lang, err),
+    };
+    let name_of = |mid: &str| {
+        m.members
+            .iter()
+            .find(|x| x.id == mid)
+            .map(|x| x.name.clone())
+            .unwrap_or_else(|| mid.to_string())
+    };
+    let mut items = Vec::new();
+    for i in &m.items {
+        let sub = e::submission(st.store.as_ref(), &i.submission_id)
+            .await
+            .ok()
+            .flatten();
+        let label = match &sub {
+            Some(s) => format!(
+                "{} · {} · {}",
+                project_title(&st, l, &s.submission.project_id).await,
+                kind_label(lang, &s.submission.kind),
+                route_label(lang, &s.submission.route)
+            ),
+            None => i.submission_id.clone(),
+        };
+        let quorum = m
+            .quorum
+            .iter()
+            .find(|(s, _)| *s == i.submission_id)
+            .map(|(_, f)| {
+                f.iter()
+                    .map(|x| finding_text(lang, x.code, &x.args))
+                    .collect()
+            })
+            .unwrap_or_default();
+        items.push(ItemLine {
+            submission: i.submission_id.clone(),
+            label,
+            quorum,
+            votes: i
+                .votes
+                .iter()
+                .map(|v| {
+                    (
+                        name_of(&v.member),
+                        v.decision
+                            .map(|d| d.label(lang).to_string())
+                            .unwrap_or_else(|| l.t("vote.abstain").to_string()),
+                    )
+                })
+                .collect(),
+            decision: i
+                .decision
+                .as_deref()
+                .map(|d| decision_label(lang, d))
+                .unwrap_or_default(),
+            decided: sub
+                .as_ref()
+                .is_some_and(|s| s.submission.decided_at.is_some()),
+            recusable: m
+                .members
+                .iter()
+                .map(|x| (x.id.clone(), x.name.clone(), i.recused.contains(&x.id)))
+                .collect(),
+            record_hash: sub.map(|s| s.record_hash).unwrap_or_default(),
+        });
+    }
+    let me_chair = m.members.iter().any(|x| {
+        x.user_id.as_deref() == Some(auth.actor.user_id.as_str())
+            && matches!(x.role.as_str(), "chair" | "vice_chair")
+    });
+    let page = MeetingPage {
+        ctx: PageCtx::new(lang, Some(&auth), &uri, "meeting.title"),
+        committee: org_name(&st, l, &m.meeting.committee_id).await,
+        committee_id: m.meeting.committee_id.clone(),
+        held_on: m.meeting.held_on.clone(),
+        status: l
+            .t(&format!("meeting.status.{}", m.meeting.status))
+            .to_string(),
+        members: m
+            .members
+            .iter()
+            .map(|x| {
+                (
+                    x.id.clone(),
+                    x.name.clone(),
+                    x.role
+                        .parse::<MemberRole>()
+                        .map(|r| r.label(lang))
+                        .unwrap_or("")
+                        .to_string(),
+                    m.meeting.present.contains(&x.id),
+                )
+            })
+            .collect(),
+        items,
+        can_manage: auth.actor.org_id == m.meeting.committee_id
+            && auth
+                .actor
+                .can(celltrail_core::access::Permission::EthicsManage),
+        can_vote: me_chair && m.meeting.status == "held",
+        decisions: Decision::ALL
+            .iter()
+            .map(|d| (d.as_str(), d.label(lang)))
+            .collect(),
+        id,
+    };
+    render(&page)
+}
+
+pub async fn meeting_attendance(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    // Recusals arrive as `recused` = "<submission>|<member>".
+    let mut recused: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in all(&f, "recused") {
+        if let Some((s, m)) = r.split_once('|') {
+            recused
+                .entry(s.to_string())
+                .or_default()
+                .push(m.to_string());
+        }
+    }
+    let input = e::AttendanceInput {
+        present: all(&f, "present"),
+        recused,
+    };
+    match e::record_attendance(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
+        Ok(_) => Redirect::to(&format!("/app/meetings/{id}")).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+pub async fn meeting_vote(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path((id, submission)): Path<(String, String)>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    // Votes arrive as `vote_<member>` = decision, or empty to abstain; a
+    // member absent from the form did not vote.
+    let votes = f
+        .iter()
+        .filter_map(|(k, v)| {
+            let member = k.strip_prefix("vote_")?;
+            Some(celltrail_core::ethics::Vote {
+                member: member.to_string(),
+                decision: v.parse().ok(),
+                opinion: String::new(),
+            })
+        })
+        .collect();
+    let input = e::VoteInput {
+        votes,
+        decide: decide_input(&f),
+    };
+    match e::vote_item(
+        st.store.as_ref(),
+        &auth.actor,
+        &id,
+        &submission,
+        &input,
+        &When::now(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/app/meetings/{id}")).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+// ---------------------------------------------------------------- study
+
+pub struct SubjectLine {
+    pub id: String,
+    pub code: String,
+    pub site: String,
+    pub status: String,
+    pub status_code: String,
+    pub version: i64,
+    pub scopes: Vec<&'static str>,
+    pub samples: String,
+    pub reconsent: bool,
+    pub mine: bool,
+}
+
+#[derive(Template)]
+#[template(path = "project_ethics.html")]
+struct ProjectEthicsPage {
+    ctx: PageCtx,
+    id: String,
+    title: String,
+    queue: Vec<SubmissionLine>,
+    /// (site, committee, status label, agreement, local considerations, own review)
+    reliances: Vec<(String, String, String, String, String, Option<String>)>,
+    days_saved: i64,
+    /// (version, asks labels, material change, approved at)
+    versions: Vec<(i64, Vec<&'static str>, bool, String)>,
+    subjects: Vec<SubjectLine>,
+    pending: usize,
+    scopes: Vec<(&'static str, &'static str)>,
+    dispositions: Vec<(&'static str, &'static str)>,
+    link: Option<(String, String)>,
+    can_export: bool,
+    any_mine: bool,
+}
+
+async fn show_project_ethics(
+    st: &SharedState,
+    lang: Lang,
+    auth: &Auth,
+    uri: &Uri,
+    id: &str,
+    link: Option<(String, String)>,
+) -> Response {
+    let l = Labels(lang);
+    let pe = match crate::ethics::project_ethics(st, auth, id).await {
+        Ok(p) => p,
+        Err(err) => return page_error(lang, err),
+    };
+    let mut reliances = Vec::new();
+    for r in &pe.reliances {
+        let status = r
+            .status
+            .parse::<celltrail_core::ethics::RelianceStatus>()
+            .map(|s| s.label(lang).to_string())
+            .unwrap_or_else(|_| r.status.clone());
+        reliances.push((
+            org_name(st, l, &r.site_id).await,
+            org_name(st, l, &r.committee_id).await,
+            status,
+            r.agreement.clone(),
+            r.local_considerations.clone(),
+            r.own_submission_id.clone(),
+        ));
+    }
+    let pending: Vec<&str> = pe
+        .pending_reconsent
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .collect();
+    let mut subjects = Vec::new();
+    for s in &pe.subjects {
+        subjects.push(SubjectLine {
+            id: s.id.clone(),
+            code: s.code.clone(),
+            site: org_name(st, l, &s.site_id).await,
+            status: l.t(&format!("subject.status.{}", s.status)).to_string(),
+            status_code: s.status.clone(),
+            version: s.consent_version,
+            scopes: s.scopes.iter().map(|x| x.label(lang)).collect(),
+            samples: s
+                .samples
+                .as_deref()
+                .and_then(|x| x.parse::<SampleDisposition>().ok())
+                .map(|x| x.label(lang).to_string())
+                .unwrap_or_default(),
+            reconsent: pending.contains(&s.id.as_str()),
+            mine: s.site_id == auth.actor.org_id,
+        });
+    }
+    let page = ProjectEthicsPage {
+        ctx: PageCtx::new(lang, Some(auth), uri, "project_ethics.title"),
+        id: id.to_string(),
+        title: project_title(st, l, id).await,
+        queue: lines(st, lang, &pe.submissions).await,
+        reliances,
+        days_saved: pe.days_saved_by_reliance,
+        versions: pe
+            .consent_versions
+            .iter()
+            .map(|v| {
+                (
+                    v.version,
+                    v.asks.iter().map(|x| x.label(lang)).collect(),
+                    v.material_change,
+                    l.time(&v.approved_at),
+                )
+            })
+            .collect(),
+        pending: pe.pending_reconsent.len(),
+        subjects,
+        scopes: Scope::ALL
+            .iter()
+            .map(|x| (x.as_str(), x.label(lang)))
+            .collect(),
+        dispositions: SampleDisposition::ALL
+            .iter()
+            .map(|x| (x.as_str(), x.label(lang)))
+            .collect(),
+        link,
+        can_export: auth
+            .actor
+            .can(celltrail_core::access::Permission::DataExport),
+        any_mine: pe.subjects.iter().any(|s| s.site_id == auth.actor.org_id),
+    };
+    render(&page)
+}
+
+pub async fn project_ethics_page(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    show_project_ethics(&st, lang, &auth, &uri, &id, None).await
+}
+
+/// Issues a subject's personal link and shows it once on the study page.
+pub async fn subject_link_page(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    uri: Uri,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    let store = st.store.as_ref();
+    let subject = match e::subject(store, &id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return page_error(lang, StoreError::not_found("subject_not_found", id)),
+        Err(err) => return page_error(lang, err),
+    };
+    if let Err(err) = visible_project(store, &auth.actor, &subject.project_id).await {
+        return page_error(lang, err);
+    }
+    match e::issue_subject_link(store, &auth.actor, &id).await {
+        Ok(token) => {
+            let link = (subject.code.clone(), format!("/consent/{token}"));
+            show_project_ethics(&st, lang, &auth, &uri, &subject.project_id, Some(link)).await
+        }
+        Err(err) => page_error(lang, err),
+    }
+}
+
+fn withdraw_input(f: &Fields) -> e::WithdrawInput {
+    e::WithdrawInput {
+        scopes: all(f, "scope"),
+        whole: field(f, "whole") == "on",
+        samples: Some(field(f, "samples").to_string()).filter(|s| !s.is_empty()),
+        reason: field(f, "reason").to_string(),
+    }
+}
+
+pub async fn subject_withdraw_page(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    // The study page's form names the subject in a field.
+    let id = if id == "_" {
+        field(&f, "subject").to_string()
+    } else {
+        id
+    };
+    match e::withdraw_consent(
+        st.store.as_ref(),
+        &auth.actor,
+        &id,
+        &withdraw_input(&f),
+        &When::now(),
+    )
+    .await
+    {
+        Ok(s) => Redirect::to(&format!("/app/projects/{}/ethics", s.project_id)).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+// ---------------------------------------------------------------- subject
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage {
+    ctx: PageCtx,
+    token: String,
+    code: String,
+    study: String,
+    site: String,
+    status: String,
+    withdrawn: bool,
+    /// (scope, label, granted now)
+    scopes: Vec<(&'static str, &'static str, bool)>,
+    /// (day, change label, scopes)
+    history: Vec<(String, String, Vec<&'static str>)>,
+    dispositions: Vec<(&'static str, &'static str)>,
+    done: bool,
+    error: Option<String>,
+}
+
+async fn show_consent(
+    st: &SharedState,
+    lang: Lang,
+    uri: &Uri,
+    token: &str,
+    done: bool,
+    error: Option<String>,
+) -> Response {
+    let l = Labels(lang);
+    let s = match e::subject_for_link(st.store.as_ref(), token).await {
+        Ok(s) => s,
+        Err(err) => return page_error(lang, err),
+    };
+    let timeline = Timeline::parse(&s.timeline).unwrap_or_default();
+    let now = timeline.scopes_at(When::now().today);
+    let history = s
+        .timeline
+        .split(';')
+        .filter(|x| x.len() > 11)
+        .map(|x| {
+            let (d, rest) = x.split_at(10);
+            let (k, bits) = rest.split_at(1);
+            let bits: i64 = bits.parse().unwrap_or(0);
+            let labels = Scope::ALL
+                .iter()
+                .filter(|sc| bits & (1 << (**sc as u8)) != 0)
+                .map(|sc| sc.label(lang))
+                .collect();
+            let change = if k == "g" {
+                "consent.granted"
+            } else {
+                "consent.withdrawn"
+            };
+            (d.to_string(), l.t(change).to_string(), labels)
+        })
+        .collect();
+    let page = ConsentPage {
+        ctx: PageCtx::new(lang, None, uri, "consent.title"),
+        token: token.to_string(),
+        code: s.code.clone(),
+        study: project_title(st, l, &s.project_id).await,
+        site: org_name(st, l, &s.site_id).await,
+        status: l.t(&format!("subject.status.{}", s.status)).to_string(),
+        withdrawn: s.status == "withdrawn",
+        scopes: Scope::ALL
+            .iter()
+            .map(|x| (x.as_str(), x.label(lang), now.contains(*x)))
+            .collect(),
+        history,
+        dispositions: SampleDisposition::ALL
+            .iter()
+            .map(|x| (x.as_str(), x.label(lang)))
+            .collect(),
+        done,
+        error,
+    };
+    render(&page)
+}
+
+pub async fn consent_page(
+    State(st): State<SharedState>,
+    L(lang): L,
+    uri: Uri,
+    Path(token): Path<String>,
+) -> Response {
+    let done = uri.query().is_some_and(|q| q.contains("done=1"));
+    show_consent(&st, lang, &uri, &token, done, None).await
+}
+
+/// The subject withdraws permissions, in part or whole, through their link.
+/// The link itself is the secret a cross-site form cannot know.
+pub async fn consent_change(
+    State(st): State<SharedState>,
+    L(lang): L,
+    uri: Uri,
+    Path(token): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    match e::withdraw_by_subject(st.store.as_ref(), &token, &withdraw_input(&f), &When::now()).await
+    {
+        Ok(_) => Redirect::to(&format!("/consent/{token}?done=1")).into_response(),
+        Err(err) if err.kind == celltrail_store::error::ErrorKind::Invalid => {
+            let args: Vec<(&str, String)> = err
+                .args
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            let msg = finding_text(lang, err.code, &args);
+            show_consent(&st, lang, &uri, &token, false, Some(msg)).await
+        }
+        Err(err) => page_error(lang, err),
+    }
+}

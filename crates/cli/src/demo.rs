@@ -243,6 +243,28 @@ const ORGS: &[OrgSpec] = &[
         "12310001",
     ),
     o(
+        "org-sh-pujiang-ec",
+        "ethics_committee",
+        "上海浦江儿童医学中心伦理委员会",
+        "Ethics Committee, Pujiang Children's Medical Centre",
+        "31",
+        "上海市",
+        "Shanghai",
+        None,
+        "12310002",
+    ),
+    o(
+        "org-tj-haihe-ec",
+        "ethics_committee",
+        "天津海河血液病医院医学伦理委员会",
+        "Medical Ethics Committee, Haihe Hospital of Blood Diseases",
+        "12",
+        "天津市",
+        "Tianjin",
+        None,
+        "12120001",
+    ),
+    o(
         "org-hu-regional-ec",
         "ethics_committee",
         "湖南省细胞治疗区域伦理审查委员会",
@@ -505,6 +527,54 @@ const USERS: &[UserSpec] = &[
         &["ethics_secretary"],
     ),
     u(
+        "shec.chair",
+        "沈涛 Shen Tao",
+        "org-sh-shenjiang-ec",
+        &["ethics_member"],
+    ),
+    u(
+        "shec.member",
+        "钱敏 Qian Min",
+        "org-sh-shenjiang-ec",
+        &["ethics_member"],
+    ),
+    u(
+        "pjec.secretary",
+        "蒋文 Jiang Wen",
+        "org-sh-pujiang-ec",
+        &["ethics_secretary"],
+    ),
+    u(
+        "pjec.chair",
+        "韩雪 Han Xue",
+        "org-sh-pujiang-ec",
+        &["ethics_member"],
+    ),
+    u(
+        "hrec.secretary",
+        "彭湘 Peng Xiang",
+        "org-hu-regional-ec",
+        &["ethics_secretary"],
+    ),
+    u(
+        "hrec.chair",
+        "谭青 Tan Qing",
+        "org-hu-regional-ec",
+        &["ethics_member"],
+    ),
+    u(
+        "thec.secretary",
+        "曹宁 Cao Ning",
+        "org-tj-haihe-ec",
+        &["ethics_secretary"],
+    ),
+    u(
+        "thec.chair",
+        "冯立 Feng Li",
+        "org-tj-haihe-ec",
+        &["ethics_member"],
+    ),
+    u(
         "nhc.officer",
         "陈立 Chen Li",
         "org-nhc",
@@ -740,11 +810,11 @@ impl DemoReport {
     }
 }
 
-fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+pub(crate) fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
 }
 
-async fn actor(store: &dyn Store, username: &str) -> StoreResult<Actor> {
+pub(crate) async fn actor(store: &dyn Store, username: &str) -> StoreResult<Actor> {
     let user = store.user_by_username(username).await?.ok_or_else(|| {
         celltrail_store::StoreError::internal("demo_user_missing", username.to_string())
     })?;
@@ -1069,11 +1139,12 @@ async fn load_base(store: &dyn Store, cal: &WorkCalendar) -> StoreResult<()> {
             }
         }
     }
+    crate::demo_ethics::load(store, rules).await?;
     Ok(())
 }
 
 /// A realistic therapy profile for a demo project's category.
-fn demo_profile(category: &str) -> Option<serde_json::Value> {
+pub(crate) fn demo_profile(category: &str) -> Option<serde_json::Value> {
     let (origin, material, modification, regenerate) = match category {
         "car_t" | "tcr_t" => ("autologous", "immune_cells", "integrating_vector", false),
         "til" | "nk" => ("autologous", "immune_cells", "none", false),

@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod demo_ethics;
 
 use std::io::{BufReader, Write};
 use std::process::ExitCode;

@@ -183,9 +183,16 @@ mod base64_decode {
     }
 }
 
-#[test]
-fn file_approve_lookup_and_switch_language_in_chromium() {
-    let tmp = tempdir("browser");
+/// The demo server and a Chromium session driven through chromedriver.
+struct Session {
+    base: String,
+    d: Driver,
+    _server: Proc,
+    _chromedriver: Proc,
+}
+
+fn start(name: &str) -> Session {
+    let tmp = tempdir(name);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let _server = Proc::spawn(
@@ -218,10 +225,27 @@ fn file_approve_lookup_and_switch_language_in_chromium() {
         .into_json()
         .unwrap();
     let session = created["value"]["sessionId"].as_str().unwrap().to_string();
-    let d = Driver {
-        base: wd.clone(),
-        session,
-    };
+    Session {
+        base,
+        d: Driver {
+            base: wd.clone(),
+            session,
+        },
+        _server,
+        _chromedriver,
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&format!("{}/session/{}", self.d.base, self.d.session)).call();
+    }
+}
+
+#[test]
+fn file_approve_lookup_and_switch_language_in_chromium() {
+    let s = start("browser");
+    let (base, d) = (&s.base, &s.d);
 
     // The landing page.
     d.go(&base);
@@ -352,6 +376,135 @@ fn file_approve_lookup_and_switch_language_in_chromium() {
         d.text("#c-us-rmat_eligible")
     );
     d.screenshot("06-classify-en");
+}
 
-    let _ = ureq::delete(&format!("{wd}/session/{}", d.session)).call();
+/// A committee meets on the demo's iPSC study: the secretary schedules the
+/// meeting and records attendance, the chair records the votes and signs;
+/// then a subject withdraws one permission on their own consent page.
+#[test]
+fn committee_meeting_and_subject_consent_page_in_chromium() {
+    let s = start("browser-ethics");
+    let (base, d) = (&s.base, &s.d);
+
+    // The secretary sees the committee, its composition and its clocks.
+    d.login(base, "shec.secretary");
+    d.go(&format!("{base}/app/committees/org-sh-shenjiang-ec"));
+    assert!(
+        d.text("#composition-ok").contains("符合"),
+        "{}",
+        d.text("#composition-ok")
+    );
+    assert!(
+        d.text("#clocks").contains("专门专家伦理委员会审查"),
+        "{}",
+        d.text("#clocks")
+    );
+    d.screenshot("10-committee-zh");
+    d.click("#schedule-meeting button[type=submit]");
+    d.wait_text("#meeting-status", "已安排");
+    let meeting_url = d.url();
+    for i in 1..=7 {
+        d.click(&format!("#attendance > label:nth-of-type({i}) input"));
+    }
+    d.click("#attendance button[type=submit]");
+    d.wait_text("#meeting-status", "已召开");
+    assert!(
+        d.text(".quorum-ok").contains("法定人数"),
+        "{}",
+        d.text(".quorum-ok")
+    );
+    d.click("#logout");
+    d.wait_url("/");
+
+    // The chair records seven votes and signs; more than half of all
+    // members approve, so the decision stands.
+    d.login(base, "shec.chair");
+    d.go(&meeting_url);
+    for i in 1..=7 {
+        let v = if i == 7 {
+            "approve_with_modifications"
+        } else {
+            "approve"
+        };
+        d.click(&format!(
+            "form.vote > label:nth-of-type({i}) option[value={v}]"
+        ));
+    }
+    d.type_in("form.vote input[name=sign_username]", "shec.chair");
+    d.type_in("form.vote input[name=sign_password]", common::DEMO_PASSWORD);
+    d.click("form.vote button[type=submit]");
+    d.wait_text(".item-decision strong", "批准");
+    d.screenshot("11-meeting-decided-zh");
+    d.click(".item h3 a");
+    assert!(
+        d.text("#decision").contains("批准"),
+        "{}",
+        d.text("#decision")
+    );
+    assert!(
+        d.text("#decision-signature").contains("沈涛 Shen Tao"),
+        "{}",
+        d.text("#decision-signature")
+    );
+    assert!(
+        d.text("#route-basis")
+            .contains("涉及人的生命科学和医学研究伦理审查办法"),
+        "{}",
+        d.text("#route-basis")
+    );
+    d.screenshot("12-submission-decided-zh");
+    d.click("#logout");
+    d.wait_url("/");
+
+    // The study's research office issues a subject's personal link.
+    d.login(base, "sjh.office");
+    d.go(&format!("{base}/app/projects?q=多中心研究"));
+    d.click("#project-list tbody tr:first-child a");
+    d.click("#project-ethics-link");
+    assert!(
+        d.text("#reliances").contains("已互认"),
+        "{}",
+        d.text("#reliances")
+    );
+    assert!(
+        d.text("#reconsent-pending").contains("尚未签署最新"),
+        "{}",
+        d.text("#reconsent-pending")
+    );
+    d.screenshot("13-study-ethics-zh");
+    d.click("#subject-SJ-001 .issue-link");
+    let link = d.text("#subject-link a");
+    assert!(link.starts_with("/consent/"), "{link}");
+    d.click("#logout");
+    d.wait_url("/");
+
+    // The subject, not signed in, withdraws recontact.
+    d.go(&format!("{base}{link}"));
+    assert_eq!(d.text("#subject-code"), "SJ-001");
+    assert!(
+        d.text(".perm-recontact").contains("同意"),
+        "{}",
+        d.text(".perm-recontact")
+    );
+    d.screenshot("14-consent-page-zh");
+    d.click("#withdraw input[value=recontact]");
+    d.type_in("#withdraw textarea[name=reason]", "不希望再被联系");
+    d.click("#withdraw-submit");
+    d.wait_text("#consent-done", "您的变更已记录，自今天起生效。");
+    assert!(
+        d.text(".perm-recontact").contains("不同意"),
+        "{}",
+        d.text(".perm-recontact")
+    );
+    assert!(
+        d.text("#consent-history").contains("撤回"),
+        "{}",
+        d.text("#consent-history")
+    );
+    d.click("#lang-switch");
+    d.wait_text(
+        "#consent-history tr:last-child td:nth-child(2)",
+        "Withdrawn",
+    );
+    d.screenshot("15-consent-page-en");
 }

@@ -192,3 +192,310 @@ pub async fn postgres_schema_url(url: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }
+
+/// A small ethics world for tests of the layers above the store: a hospital
+/// (`org-h`) and its committee (`org-ec`, seven members shaped as the 2023
+/// measures ask, the chair with an account), a CAR-T study approved at a
+/// meeting with consent version 1, and three subjects: `S-001` permits
+/// everything, `S-002` refused sharing with other institutions, `S-003`
+/// withdrew wholly.
+pub struct EthicsWorld {
+    pub office: crate::service::Actor,
+    pub secretary: crate::service::Actor,
+    pub chair: crate::service::Actor,
+    pub project_id: String,
+    pub submission_id: String,
+    pub meeting_id: String,
+    /// Subject ids of S-001, S-002, S-003.
+    pub subjects: Vec<String>,
+}
+
+pub const WORLD_PASSWORD: &str = "correct horse battery staple";
+
+pub async fn ethics_world(store: &dyn Store) -> EthicsWorld {
+    use crate::ethics as e;
+    use crate::service::{self, Actor, OrgInput, ProjectInput, SignInput, UserInput, When};
+    use base64::Engine as _;
+    let t = When::at(chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(), 9, 0);
+    service::bootstrap(store, "admin", WORLD_PASSWORD, &t)
+        .await
+        .unwrap();
+    let sys = Actor::system();
+    for (id, ty) in [
+        ("org-h", "medical_institution"),
+        ("org-ec", "ethics_committee"),
+    ] {
+        let input = OrgInput {
+            id: Some(id.into()),
+            org_type: ty.into(),
+            name_zh: format!("{id} 中文名"),
+            name_en: format!("{id} English name"),
+            uscc: None,
+            province_code: "31".into(),
+            city_zh: "上海市".into(),
+            city_en: "Shanghai".into(),
+            grade: (ty == "medical_institution").then(|| "3A".to_string()),
+            address_zh: String::new(),
+            address_en: String::new(),
+        };
+        service::register_org(store, &sys, &input, "test", &t)
+            .await
+            .unwrap();
+    }
+    let user = |org: &'static str, name: &'static str, role: &'static str| {
+        let t = t.clone();
+        async move {
+            let u = service::create_user(
+                store,
+                &Actor::system(),
+                &UserInput {
+                    org_id: org.into(),
+                    username: name.into(),
+                    display_name: format!("{name} 姓名"),
+                    email: String::new(),
+                    roles: vec![role.into()],
+                    password: WORLD_PASSWORD.into(),
+                },
+                "test account",
+                &t,
+            )
+            .await
+            .unwrap();
+            service::load_actor(store, &u.id).await.unwrap()
+        }
+    };
+    let office = user("org-h", "h.office", "research_office").await;
+    let secretary = user("org-ec", "ec.sec", "ethics_secretary").await;
+    let chair = user("org-ec", "ec.chair", "ethics_member").await;
+    e::constitute_committee(
+        store,
+        &secretary,
+        "org-ec",
+        &e::ConstituteInput {
+            institution_id: Some("org-h".into()),
+            kind: "institutional".into(),
+        },
+        "test",
+        &t,
+    )
+    .await
+    .unwrap();
+    let mut members = Vec::new();
+    for (i, (sex, field, external, role)) in [
+        ("male", "medical", false, "chair"),
+        ("female", "medical", false, "vice_chair"),
+        ("female", "scientific", false, "member"),
+        ("male", "scientific", false, "member"),
+        ("female", "ethics", true, "member"),
+        ("male", "legal", true, "member"),
+        ("female", "lay", true, "member"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let v = e::appoint_member(
+            store,
+            &secretary,
+            "org-ec",
+            &e::MemberInput {
+                name: format!("委员{i}"),
+                sex: sex.into(),
+                expertise: field.into(),
+                external,
+                role: role.into(),
+                user_id: (i == 0).then(|| chair.user_id.clone()),
+                appointed_on: "2026-01-01".into(),
+            },
+            "test",
+            &t,
+        )
+        .await
+        .unwrap();
+        members = v.members.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+    }
+    let p = service::draft_project(
+        store,
+        &office,
+        &ProjectInput {
+            kind: "clinical_research".into(),
+            title_zh: "CD19 CAR-T 研究".into(),
+            title_en: "CD19 CAR-T study".into(),
+            summary_zh: String::new(),
+            summary_en: String::new(),
+            category: "car_t".into(),
+            pi_name: "周明".into(),
+        },
+        "test",
+        &t,
+    )
+    .await
+    .unwrap();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let doc = |kind: &str, lang: &str| e::DocumentInput {
+        doc_kind: kind.into(),
+        lang: lang.into(),
+        version: "1.0".into(),
+        filename: format!("{kind}-{lang}.pdf"),
+        media_type: "application/pdf".into(),
+        content_b64: b64(&format!("{kind} {lang} 1.0")),
+    };
+    let asks: celltrail_core::consent::Scopes = celltrail_core::consent::Scope::ALL
+        .iter()
+        .copied()
+        .collect();
+    let sub = e::submit(
+        store,
+        &office,
+        &p.id,
+        &e::SubmissionInput {
+            committee_id: "org-ec".into(),
+            kind: "initial".into(),
+            facts: celltrail_core::ethics::RouteFacts {
+                intervention: true,
+                ..Default::default()
+            },
+            consent_version: Some(celltrail_core::consent::VersionTerms {
+                version: 1,
+                asks,
+                material_change: false,
+            }),
+            lead_id: None,
+            documents: vec![
+                doc("protocol", "zh-CN"),
+                doc("consent_form", "zh-CN"),
+                doc("consent_form", "en"),
+            ],
+        },
+        &t,
+    )
+    .await
+    .unwrap();
+    let m = e::schedule_meeting(
+        store,
+        &secretary,
+        "org-ec",
+        &e::ScheduleInput {
+            held_on: "2026-06-10".into(),
+            agenda: vec![sub.submission.id.clone()],
+        },
+        &t,
+    )
+    .await
+    .unwrap();
+    e::record_attendance(
+        store,
+        &secretary,
+        &m.meeting.id,
+        &e::AttendanceInput {
+            present: members.clone(),
+            recused: Default::default(),
+        },
+        &t,
+    )
+    .await
+    .unwrap();
+    let head = store
+        .stream_head(&e::submission_stream(&sub.submission.id))
+        .await
+        .unwrap()
+        .unwrap()
+        .1;
+    let decided_on = When::at(chrono::NaiveDate::from_ymd_opt(2026, 6, 10).unwrap(), 9, 0);
+    e::vote_item(
+        store,
+        &chair,
+        &m.meeting.id,
+        &sub.submission.id,
+        &e::VoteInput {
+            votes: members
+                .iter()
+                .map(|id| celltrail_core::ethics::Vote {
+                    member: id.clone(),
+                    decision: Some(celltrail_core::ethics::Decision::Approve),
+                    opinion: String::new(),
+                })
+                .collect(),
+            decide: e::DecideInput {
+                review_interval_months: Some(12),
+                conditions: String::new(),
+                signature: Some(SignInput {
+                    username: chair.username.clone(),
+                    password: WORLD_PASSWORD.into(),
+                    meaning: "approved".into(),
+                    record_hash: head,
+                }),
+            },
+        },
+        &decided_on,
+    )
+    .await
+    .unwrap();
+    let enrol_day = When::at(chrono::NaiveDate::from_ymd_opt(2026, 7, 1).unwrap(), 9, 0);
+    let mut subjects = Vec::new();
+    for (code, refuse) in [
+        ("S-001", ""),
+        ("S-002", "share_institutions"),
+        ("S-003", ""),
+    ] {
+        let s = e::enrol_subject(
+            store,
+            &office,
+            &p.id,
+            &e::EnrolInput {
+                code: code.into(),
+                enrolled_on: "2026-07-01".into(),
+            },
+            &enrol_day,
+        )
+        .await
+        .unwrap();
+        e::record_consent(
+            store,
+            &office,
+            &s.id,
+            &e::ConsentInput {
+                version: 1,
+                signed_on: "2026-07-01".into(),
+                method: "e_consent".into(),
+                age_years: 40,
+                can_read: true,
+                witness: None,
+                guardian: None,
+                assent: None,
+                scopes: asks
+                    .names()
+                    .into_iter()
+                    .filter(|n| *n != refuse)
+                    .map(str::to_string)
+                    .collect(),
+            },
+            &enrol_day,
+        )
+        .await
+        .unwrap();
+        subjects.push(s.id);
+    }
+    e::withdraw_consent(
+        store,
+        &office,
+        &subjects[2],
+        &e::WithdrawInput {
+            scopes: vec![],
+            whole: true,
+            samples: Some("destroy".into()),
+            reason: "withdrew".into(),
+        },
+        &When::at(chrono::NaiveDate::from_ymd_opt(2026, 8, 1).unwrap(), 9, 0),
+    )
+    .await
+    .unwrap();
+    EthicsWorld {
+        office,
+        secretary,
+        chair,
+        project_id: p.id,
+        submission_id: sub.submission.id,
+        meeting_id: m.meeting.id,
+        subjects,
+    }
+}

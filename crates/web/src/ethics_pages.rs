@@ -225,6 +225,7 @@ struct CommitteePage {
     expertise: Vec<(&'static str, &'static str)>,
     roles: Vec<(&'static str, &'static str)>,
     sexes: Vec<(&'static str, &'static str)>,
+    today: String,
 }
 
 pub async fn committee_page(
@@ -381,6 +382,7 @@ pub async fn committee_page(
             .iter()
             .map(|x| (x.as_str(), x.label(lang)))
             .collect(),
+        today: today.to_string(),
         id,
     };
     render(&page)

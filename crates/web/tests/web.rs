@@ -1501,3 +1501,259 @@ async fn revoke_and_deactivate_through_the_api() {
     .await;
     assert!(!body.contains(&org), "{body}");
 }
+
+// ---------------------------------------------------------------- ethics
+
+async fn call_bytes(
+    app: &Router,
+    req: Request<Body>,
+) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, bytes.to_vec(), headers)
+}
+
+fn bearer_get(path: &str, token: &str) -> Request<Body> {
+    Request::builder()
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// Every export and data-sharing route asks the consent check: one subject
+/// withdrew wholly and one refused sharing, and no export shows what they
+/// withdrew. A route added under `export_` without being listed here fails
+/// the test, and every store export function goes through
+/// `ethics::gated_subjects`.
+#[tokio::test]
+async fn no_export_path_bypasses_the_consent_check() {
+    for b in backends().await {
+        let w = celltrail_store::testkit::ethics_world(b.store.as_ref()).await;
+        let st = state(b.store.clone());
+        let app = app(st.clone());
+        let token = bearer_for(&st, &w.office).await;
+        let subject_code = |i: usize| format!("S-00{}", i + 1);
+        let exports: Vec<_> = ROUTES
+            .iter()
+            .filter(|r| r.operation.starts_with("export_"))
+            .collect();
+        let tested = ["export_dataset", "export_fhir"];
+        assert_eq!(
+            exports.iter().map(|r| r.operation).collect::<Vec<_>>(),
+            tested,
+            "an export route is not covered by this test"
+        );
+        for r in &exports {
+            let path = r.path.replace("{id}", &w.project_id);
+            let (status, body, headers) = call(&app, bearer_get(&path, &token)).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            assert!(
+                !body.contains(&w.subjects[2]) && !body.contains(&subject_code(2)),
+                "{path} leaked the withdrawn subject: {body}"
+            );
+            let excluded: u64 = headers["x-consent-excluded"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(excluded >= 1, "{path}");
+            if r.operation == "export_fhir" {
+                // S-002 refused sharing with other institutions.
+                assert!(!body.contains(&w.subjects[1]), "{body}");
+                assert!(body.contains(&w.subjects[0]), "{body}");
+                assert_eq!(excluded, 2);
+            } else {
+                assert!(
+                    body.contains(&subject_code(0)) && body.contains(&subject_code(1)),
+                    "{body}"
+                );
+            }
+        }
+        // Each scope of the dataset export is checked on its own.
+        let (_, body, _) = call(
+            &app,
+            bearer_get(
+                &format!(
+                    "/api/v1/projects/{}/export/dataset?scope=share_institutions",
+                    w.project_id
+                ),
+                &token,
+            ),
+        )
+        .await;
+        assert!(body.contains("S-001") && !body.contains("S-002"), "{body}");
+        let (status, body, _) = call(
+            &app,
+            bearer_get(
+                &format!(
+                    "/api/v1/projects/{}/export/dataset?scope=everything",
+                    w.project_id
+                ),
+                &token,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (v["error"]["code"].as_str(), v["error"]["field"].as_str()),
+            (Some("consent_scope_invalid"), Some("scope"))
+        );
+    }
+    // In the store, every export function reads subjects through the one
+    // consent-checked read.
+    let src = include_str!("../../store/src/ethics.rs");
+    for part in src.split("pub async fn export_").skip(1) {
+        let body = &part[..part.find("\n}\n").unwrap()];
+        assert!(
+            body.contains("gated_subjects("),
+            "export_{} does not call gated_subjects",
+            &part[..part.find('(').unwrap()]
+        );
+    }
+}
+
+/// The decision letter reads back, in Chinese and in English, with the
+/// decision, the lapse date (approved 2026-06-10 for 12 months: valid
+/// through 2027-06-09) and the chair's printed name.
+#[tokio::test]
+async fn decision_letters_in_both_languages() {
+    for b in backends().await {
+        let w = celltrail_store::testkit::ethics_world(b.store.as_ref()).await;
+        let st = state(b.store.clone());
+        let app = app(st.clone());
+        let token = bearer_for(&st, &w.office).await;
+        for (lang, title, decision) in [
+            ("zh-CN", "伦理审查决定通知书", "批准"),
+            ("en", "Ethics Review Decision Letter", "Approve"),
+        ] {
+            let (status, pdf, headers) = call_bytes(
+                &app,
+                bearer_get(
+                    &format!("/api/v1/submissions/{}/letter?lang={lang}", w.submission_id),
+                    &token,
+                ),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&pdf));
+            assert_eq!(headers[header::CONTENT_TYPE], "application/pdf");
+            let text = celltrail_core::pdf::extract_text(&pdf).unwrap().join("\n");
+            assert!(text.contains(title), "{text}");
+            assert!(text.contains(decision), "{text}");
+            assert!(text.contains("2027-06-09"), "{text}");
+            assert!(text.contains(&w.chair.display_name), "{text}");
+        }
+        // No letter before a decision; another hospital sees nothing.
+        let (status, body, _) = call(
+            &app,
+            bearer_get("/api/v1/submissions/sub-missing/letter", &token),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+}
+
+/// The subject's own page: no staff login, a personal link; a withdrawal
+/// takes effect at once, and a wrong link shows nothing.
+#[tokio::test]
+async fn subject_consent_page_by_personal_link() {
+    for b in backends().await {
+        let w = celltrail_store::testkit::ethics_world(b.store.as_ref()).await;
+        let st = state(b.store.clone());
+        let app = app(st.clone());
+        let token = bearer_for(&st, &w.office).await;
+        let (status, body, _) = call(
+            &app,
+            Request::builder()
+                .method(Method::POST)
+                .uri(format!("/api/v1/subjects/{}/link", w.subjects[0]))
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let url = serde_json::from_str::<Value>(&body).unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, page, _) = call(
+            &app,
+            Request::builder().uri(&url).body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            page.contains("S-001") && page.contains("您对本研究的知情同意"),
+            "{page}"
+        );
+        let (status, page, _) = call(
+            &app,
+            Request::builder()
+                .uri(format!("{url}?lang=en"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Your consent to this study"), "{page}");
+        // Withdrawing biobank storage without saying what happens to the
+        // samples is refused on the page, with the reason.
+        let form = |body: &str| {
+            Request::builder()
+                .method(Method::POST)
+                .uri(&url)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body.to_string()))
+                .unwrap()
+        };
+        let (status, page, _) = call(&app, form("scope=biobank_storage&reason=no")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            page.contains("consent-error") && page.contains("样本"),
+            "{page}"
+        );
+        let (status, _, headers) = call(
+            &app,
+            form("scope=recontact&reason=%E4%B8%8D%E5%B8%8C%E6%9C%9B%E8%A2%AB%E8%81%94%E7%B3%BB"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("?done=1"));
+        let s = celltrail_store::ethics::subject(b.store.as_ref(), &w.subjects[0])
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!s.scopes.contains(celltrail_core::consent::Scope::Recontact));
+        let events = b
+            .store
+            .stream_events(&celltrail_store::ethics::subject_stream(&w.subjects[0]))
+            .await
+            .unwrap();
+        let last = events.last().unwrap();
+        assert_eq!(
+            (last.kind.as_str(), last.reason.as_str()),
+            ("consent.withdrawn", "不希望被联系")
+        );
+        // A made-up link finds nothing.
+        let (status, page, _) = call(
+            &app,
+            Request::builder()
+                .uri(format!("/consent/{}", "0".repeat(48)))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(
+            page.contains("data-code=\"subject_link_invalid\""),
+            "{page}"
+        );
+    }
+}

@@ -11,7 +11,15 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
 
-const N: usize = 1_000_000;
+/// A million under `cargo bench`; a small run when the test suite runs the
+/// bench once to check it works.
+fn n() -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        1_000_000
+    } else {
+        10_000
+    }
+}
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).unwrap()
@@ -20,8 +28,8 @@ fn d(y: i32, m: u32, day: u32) -> NaiveDate {
 /// A synthetic study: every subject consents to everything on one of 365
 /// days of 2026; one in 20 later withdraws study data, one in 10 genetic
 /// analysis.
-fn subjects() -> Vec<(String, String)> {
-    (0..N)
+fn subjects(n: usize) -> Vec<(String, String)> {
+    (0..n)
         .map(|i| {
             let signed = d(2026, 1, 1) + chrono::Duration::days((i % 365) as i64);
             let mut t = Timeline::entry(signed, Change::Grant(Scopes::all()));
@@ -49,18 +57,19 @@ fn subjects() -> Vec<(String, String)> {
 }
 
 fn bench(c: &mut Criterion) {
-    let rows = subjects();
-    let mut ix = ConsentIndex::with_capacity(N);
+    let n = n();
+    let rows = subjects(n);
+    let mut ix = ConsentIndex::with_capacity(n);
     for (id, t) in &rows {
         ix.insert(id, Timeline::parse(t).unwrap());
     }
     // Look subjects up in an order unrelated to insertion.
-    let probe: Vec<&str> = (0..N).map(|i| rows[(i * 7_919) % N].0.as_str()).collect();
+    let probe: Vec<&str> = (0..n).map(|i| rows[(i * 7_919) % n].0.as_str()).collect();
     let on = d(2027, 1, 1);
 
     let mut g = c.benchmark_group("consent");
     g.sample_size(10).measurement_time(Duration::from_secs(6));
-    g.throughput(Throughput::Elements(N as u64));
+    g.throughput(Throughput::Elements(n as u64));
     g.bench_function("check_1m", |b| {
         b.iter(|| {
             let mut n = 0usize;
@@ -76,7 +85,7 @@ fn bench(c: &mut Criterion) {
     // consent check in front of each.
     let site = "org-site-0001";
     let enrolled = "2026-01-01";
-    let mut out = Vec::with_capacity(N * 64);
+    let mut out = Vec::with_capacity(n * 64);
     g.bench_function("export_unfiltered_1m", |b| {
         b.iter(|| {
             out.clear();

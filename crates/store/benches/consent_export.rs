@@ -16,9 +16,17 @@ use celltrail_store::testkit::{postgres_backend, sqlite_backend, TestBackend};
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-const N: i64 = 1_000_000;
+/// A million under `cargo bench`; a small run when the test suite runs the
+/// bench once to check it works.
+fn n() -> i64 {
+    if std::env::args().any(|a| a == "--bench") {
+        1_000_000
+    } else {
+        10_000
+    }
+}
 
-async fn study(b: &TestBackend) -> (Actor, String) {
+async fn study(b: &TestBackend, n: i64) -> (Actor, String) {
     let store = b.store.as_ref();
     let t = When::at(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(), 9, 0);
     service::bootstrap(store, "admin", "bench password 123", &t)
@@ -83,7 +91,7 @@ async fn study(b: &TestBackend) -> (Actor, String) {
         }
         _ => "WITH n(i) AS (SELECT generate_series(0, $N - 1))",
     }
-    .replace("$N", &N.to_string());
+    .replace("$N", &n.to_string());
     let date = match b.name {
         "sqlite" => "date('2026-01-01', '+' || (i % 365) || ' days')",
         _ => "to_char(DATE '2026-01-01' + (i % 365)::int, 'YYYY-MM-DD')",
@@ -100,11 +108,12 @@ async fn study(b: &TestBackend) -> (Actor, String) {
 }
 
 fn bench_backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, b: TestBackend) {
-    let (actor, project) = rt.block_on(study(&b));
+    let n = n();
+    let (actor, project) = rt.block_on(study(&b, n));
     let when = When::at(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(), 9, 0);
     let mut g = c.benchmark_group(format!("consent_export_{}", b.name));
     g.sample_size(10).measurement_time(Duration::from_secs(30));
-    g.throughput(Throughput::Elements(N as u64));
+    g.throughput(Throughput::Elements(n as u64));
     let store = b.store.clone();
     g.bench_function("unfiltered_1m", |bch| {
         bch.iter(|| {
@@ -122,7 +131,7 @@ fn bench_backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, b: TestBackend
         bch.iter(|| {
             rt.block_on(async {
                 let mut out = Vec::with_capacity(64 << 20);
-                let n = ethics::export_dataset(
+                let count = ethics::export_dataset(
                     store.as_ref(),
                     &actor,
                     &project,
@@ -132,7 +141,7 @@ fn bench_backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, b: TestBackend
                 )
                 .await
                 .unwrap();
-                assert_eq!(n.excluded, (N / 20) as u64);
+                assert_eq!(count.excluded, (n / 20) as u64);
                 out.len()
             })
         })

@@ -754,6 +754,8 @@ pub struct SubmissionView {
     pub submission: SubmissionRow,
     pub documents: Vec<DocumentRow>,
     pub reviewers: Vec<ReviewerRow>,
+    /// Experts left out of assignments, each with the reason.
+    pub exclusions: Vec<ExclusionRef>,
     pub decision: Option<Decided>,
     pub record_hash: String,
 }
@@ -785,10 +787,15 @@ pub async fn submission(store: &dyn Store, id: &str) -> StoreResult<Option<Submi
         .map(payload::<Decided>)
         .transpose()?;
     let record_hash = events.last().map(|e| e.hash.clone()).unwrap_or_default();
+    let mut exclusions = Vec::new();
+    for e in events.iter().filter(|e| e.kind == REVIEWERS_ASSIGNED) {
+        exclusions.extend(payload::<ReviewersAssigned>(e)?.excluded);
+    }
     Ok(Some(SubmissionView {
         submission: s,
         documents,
         reviewers,
+        exclusions,
         decision,
         record_hash,
     }))

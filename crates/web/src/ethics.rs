@@ -317,6 +317,35 @@ pub async fn letter(
         .into_response())
 }
 
+/// The minutes of a meeting as PDF (`?lang=zh-CN` or `en`).
+pub async fn meeting_minutes(
+    State(st): St,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Query(q): Query<LetterQuery>,
+) -> Result<Response, ApiError> {
+    let doc_lang = match q.lang.as_deref() {
+        Some("en") => Lang::En,
+        Some("zh-CN") | Some("zh") => Lang::Zh,
+        _ => lang,
+    };
+    let bytes = crate::letter::minutes(&st, &auth.actor, &id, doc_lang)
+        .await
+        .map_err(fail(lang))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"minutes-{id}-{}.pdf\"", doc_lang.code()),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 pub async fn propose_reliance(
     State(st): St,
     L(lang): L,
@@ -366,7 +395,7 @@ pub async fn get_meeting(
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
 ) -> ApiResult<e::MeetingView> {
-    visible_meeting(&st, &auth, &id)
+    visible_meeting(&st, &auth.actor, &id)
         .await
         .map(Json)
         .map_err(fail(lang))
@@ -375,12 +404,11 @@ pub async fn get_meeting(
 /// A meeting is seen by its committee, regulators and the platform.
 pub async fn visible_meeting(
     st: &SharedState,
-    auth: &Auth,
+    a: &celltrail_store::service::Actor,
     id: &str,
 ) -> Result<e::MeetingView, StoreError> {
     let not_found = || StoreError::not_found("meeting_not_found", id.to_string());
     let m = e::meeting(store(st), id).await?.ok_or_else(not_found)?;
-    let a = &auth.actor;
     let allowed = a.org_id == m.meeting.committee_id
         || a.is_platform()
         || a.org_type == celltrail_core::access::OrgType::Regulator;

@@ -465,6 +465,8 @@ struct SubmissionPage {
     documents: Vec<e::DocumentRow>,
     /// (reviewer, kind, opinion label)
     reviewers: Vec<(String, String, String)>,
+    /// (expert, reason label, organisation)
+    exclusions: Vec<(String, String, String)>,
     decision: Option<(String, e::Decided)>,
     record_hash: String,
     /// The signed-in member may give an opinion.
@@ -576,8 +578,23 @@ pub async fn submission_page(
                 .unwrap_or_else(|| l.t("reviewer.pending").to_string()),
         ));
     }
+    let pool = e::experts(store).await.unwrap_or_default();
+    let mut exclusions = Vec::new();
+    for x in &v.exclusions {
+        let name = pool
+            .iter()
+            .find(|p| p.id == x.expert)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| x.expert.clone());
+        exclusions.push((
+            name,
+            l.t(&format!("exclusion.{}", x.reason)).to_string(),
+            org_name(&st, l, &x.org).await,
+        ));
+    }
     let page = SubmissionPage {
         ctx: PageCtx::new(lang, Some(&auth), &uri, "submission.title"),
+        exclusions,
         project: project_title(&st, l, &s.project_id).await,
         committee: org_name(&st, l, &s.committee_id).await,
         site: org_name(&st, l, &s.site_id).await,
@@ -743,7 +760,7 @@ pub async fn meeting_page(
     Path(id): Path<String>,
 ) -> Response {
     let l = Labels(lang);
-    let m = match crate::ethics::visible_meeting(&st, &auth, &id).await {
+    let m = match crate::ethics::visible_meeting(&st, &auth.actor, &id).await {
         Ok(m) => m,
         Err(err) => return page_error(lang, err),
     };

@@ -277,6 +277,10 @@ pub fn app(state: SharedState) -> Router {
         )
         .route("/api/v1/meetings/{id}", get(ethics::get_meeting))
         .route(
+            "/api/v1/meetings/{id}/minutes",
+            get(ethics::meeting_minutes),
+        )
+        .route(
             "/api/v1/meetings/{id}/attendance",
             post(ethics::record_attendance),
         )

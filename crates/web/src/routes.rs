@@ -474,6 +474,15 @@ pub const ROUTES: &[RouteSpec] = &[
         None,
     ),
     api(
+        "GET",
+        "/api/v1/meetings/{id}/minutes",
+        Perm(P::EthicsRead),
+        "ethics",
+        "meeting_minutes",
+        "The minutes of a meeting as PDF (lang=zh-CN or en): attendance, recusals, votes, outcome, dissent",
+        None,
+    ),
+    api(
         "POST",
         "/api/v1/meetings/{id}/attendance",
         Perm(P::EthicsManage),

@@ -1646,6 +1646,34 @@ async fn decision_letters_in_both_languages() {
             assert!(text.contains("2027-06-09"), "{text}");
             assert!(text.contains(&w.chair.display_name), "{text}");
         }
+        // The minutes: seven members present, each vote, the outcome.
+        let secretary = bearer_for(&st, &w.secretary).await;
+        let (status, pdf, _) = call_bytes(
+            &app,
+            bearer_get(
+                &format!("/api/v1/meetings/{}/minutes?lang=zh-CN", w.meeting_id),
+                &secretary,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let text = celltrail_core::pdf::extract_text(&pdf).unwrap().join("\n");
+        assert!(
+            text.contains("伦理委员会会议纪要")
+                && text.contains("委员6: 批准")
+                && text.contains("结果: 批准"),
+            "{text}"
+        );
+        // A hospital does not read a committee's minutes.
+        let (status, _, _) = call_bytes(
+            &app,
+            bearer_get(
+                &format!("/api/v1/meetings/{}/minutes", w.meeting_id),
+                &token,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
         // No letter before a decision; another hospital sees nothing.
         let (status, body, _) = call(
             &app,

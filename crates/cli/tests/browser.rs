@@ -114,6 +114,14 @@ impl Driver {
         self.post(&format!("/element/{id}/clear"), json!({}));
         self.post(&format!("/element/{id}/value"), json!({"text": text}));
     }
+    /// Chooses a file for an `<input type=file>` (WebDriver: the path as keys).
+    fn upload(&self, css: &str, path: &std::path::Path) {
+        let id = self.find(css);
+        self.post(
+            &format!("/element/{id}/value"),
+            json!({"text": path.display().to_string()}),
+        );
+    }
     fn text(&self, css: &str) -> String {
         for _ in 0..100 {
             if let Some(t) = self.try_text(css) {
@@ -248,11 +256,11 @@ fn file_approve_lookup_and_switch_language_in_chromium() {
     let (base, d) = (&s.base, &s.d);
 
     // The landing page.
-    d.go(&base);
+    d.go(base);
     d.screenshot("01-home-zh");
 
     // A hospital research office drafts and submits a filing (signed: authored).
-    d.login(&base, "sjh.office");
+    d.login(base, "sjh.office");
     d.go(&format!("{base}/app/projects/new"));
     d.type_in("#title_zh", "浏览器测试：CD19 CAR-T 治疗难治性狼疮肾炎");
     d.type_in(
@@ -291,7 +299,7 @@ fn file_approve_lookup_and_switch_language_in_chromium() {
     d.wait_url("/");
 
     // A wrong password signs nothing.
-    d.login(&base, "sh.officer");
+    d.login(base, "sh.officer");
     d.go(&project_url);
     d.type_in("#act-accept input[name=sign_username]", "sh.officer");
     d.type_in("#act-accept input[name=sign_password]", "not the password");
@@ -472,6 +480,33 @@ fn committee_meeting_and_subject_consent_page_in_chromium() {
         d.text("#reconsent-pending")
     );
     d.screenshot("13-study-ethics-zh");
+    // A continuing review with its progress report, uploaded from the page:
+    // no new risks, so the simplified procedure; the file's SHA-256 is on
+    // record.
+    let report =
+        std::env::temp_dir().join(format!("celltrail-progress-{}.txt", std::process::id()));
+    std::fs::write(&report, "年度进展报告 2026 / annual progress report 2026").unwrap();
+    let ethics_url = d.url();
+    d.click("#submit-review select[name=committee_id] option[value=org-sh-shenjiang-ec]");
+    d.click("#submit-review select[name=kind] option[value=continuing_review]");
+    d.click("#submit-review select[name=kind_1] option[value=other]");
+    d.upload("#submit-review input[name=file_1]", &report);
+    d.click("#submit-review button[type=submit]");
+    d.wait_text("#submission-status", "已提交");
+    assert!(
+        d.text("#submission-route").contains("简易程序审查"),
+        "{}",
+        d.text("#submission-route")
+    );
+    let sha =
+        celltrail_ledger::sha256_hex("年度进展报告 2026 / annual progress report 2026".as_bytes());
+    assert!(
+        d.text("#documents").contains(&sha),
+        "{}",
+        d.text("#documents")
+    );
+    d.screenshot("13b-continuing-review-submitted-zh");
+    d.go(&ethics_url);
     d.click("#subject-SJ-001 .issue-link");
     let link = d.text("#subject-link a");
     assert!(link.starts_with("/consent/"), "{link}");

@@ -20,6 +20,11 @@ use crate::session::Auth;
 use crate::SharedState;
 
 type Fields = Vec<(String, String)>;
+/// A (value, label) choice of a select.
+type Choices = Vec<(&'static str, &'static str)>;
+/// An expert as the pool page lists them: id, name, affiliation, tags,
+/// declared interests, open reviews.
+type ExpertLine = (String, String, String, Vec<&'static str>, Vec<String>, i64);
 
 fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
     f.iter()
@@ -977,6 +982,28 @@ struct ProjectEthicsPage {
     link: Option<(String, String)>,
     can_export: bool,
     any_mine: bool,
+    forms: StudyForms,
+}
+
+/// What the study page offers the signed-in user to do.
+#[derive(Default)]
+pub struct StudyForms {
+    /// Submit for review: committees (id, name).
+    pub committees: Vec<(String, String)>,
+    pub kinds: Vec<(&'static str, &'static str)>,
+    pub grounds: Vec<(&'static str, &'static str)>,
+    pub doc_kinds: Vec<(&'static str, &'static str)>,
+    pub can_submit: bool,
+    /// The lead's approved initial review this institution may propose for
+    /// reliance, with the medical institutions to propose it to.
+    pub lead: Option<String>,
+    pub institutions: Vec<(String, String)>,
+    /// Reliances the signed-in committee moves: (id, site, next statuses).
+    pub my_reliances: Vec<(String, String, Choices)>,
+    /// Enrol and record consent at the signed-in site.
+    pub can_consent: bool,
+    pub versions: Vec<i64>,
+    pub today: String,
 }
 
 async fn show_project_ethics(
@@ -1067,8 +1094,96 @@ async fn show_project_ethics(
             .actor
             .can(celltrail_core::access::Permission::DataExport),
         any_mine: pe.subjects.iter().any(|s| s.site_id == auth.actor.org_id),
+        forms: study_forms(st, lang, auth, &pe).await,
     };
     render(&page)
+}
+
+async fn study_forms(
+    st: &SharedState,
+    lang: Lang,
+    auth: &Auth,
+    pe: &crate::ethics::ProjectEthics,
+) -> StudyForms {
+    use celltrail_core::access::{OrgType, Permission};
+    use celltrail_core::ethics::{ExemptionGround, RelianceStatus};
+    let l = Labels(lang);
+    let a = &auth.actor;
+    let store = st.store.as_ref();
+    let mut f = StudyForms {
+        today: When::now().today.to_string(),
+        ..Default::default()
+    };
+    let site = a.org_type == OrgType::MedicalInstitution;
+    if site && a.can(Permission::EthicsSubmit) {
+        f.can_submit = true;
+        for c in e::committees(store).await.unwrap_or_default() {
+            let name = org_name(st, l, &c.id).await;
+            f.committees.push((c.id, name));
+        }
+        f.kinds = SubmissionType::ALL
+            .iter()
+            .map(|k| (k.as_str(), k.label(lang)))
+            .collect();
+        f.grounds = ExemptionGround::ALL
+            .iter()
+            .map(|g| (g.as_str(), l.t(&format!("exemption.{}", g.as_str()))))
+            .collect();
+        f.doc_kinds = e::DOCUMENT_KINDS
+            .iter()
+            .map(|k| (*k, l.t(&format!("doc.{k}"))))
+            .collect();
+        f.lead = pe
+            .submissions
+            .iter()
+            .filter(|s| {
+                s.site_id == a.org_id
+                    && s.kind == "initial"
+                    && s.decision
+                        .as_deref()
+                        .and_then(|d| d.parse::<Decision>().ok())
+                        .is_some_and(Decision::approves)
+            })
+            .map(|s| s.id.clone())
+            .next_back();
+        if f.lead.is_some() {
+            let orgs = store
+                .organisations(&celltrail_store::OrgFilter {
+                    org_type: Some(OrgType::MedicalInstitution.as_str().into()),
+                    limit: Some(500),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_default();
+            f.institutions = orgs
+                .into_iter()
+                .filter(|o| o.id != a.org_id && !pe.reliances.iter().any(|r| r.site_id == o.id))
+                .map(|o| {
+                    let name = l.pick(&o.name_zh, &o.name_en).to_string();
+                    (o.id, name)
+                })
+                .collect();
+        }
+    }
+    if a.org_type == OrgType::EthicsCommittee && a.can(Permission::EthicsManage) {
+        for r in pe.reliances.iter().filter(|r| r.committee_id == a.org_id) {
+            let next = r
+                .status
+                .parse::<RelianceStatus>()
+                .map(|s| {
+                    s.next()
+                        .iter()
+                        .map(|n| (n.as_str(), n.label(lang)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            f.my_reliances
+                .push((r.id.clone(), org_name(st, l, &r.site_id).await, next));
+        }
+    }
+    f.can_consent = site && a.can(Permission::ConsentRecord);
+    f.versions = pe.consent_versions.iter().map(|v| v.version).collect();
+    f
 }
 
 pub async fn project_ethics_page(
@@ -1261,6 +1376,330 @@ pub async fn consent_change(
             let msg = finding_text(lang, err.code, &args);
             show_consent(&st, lang, &uri, &token, false, Some(msg)).await
         }
+        Err(err) => page_error(lang, err),
+    }
+}
+
+// ---------------------------------------------------------------- forms
+
+/// Files larger than this are refused by the submission form.
+pub const MAX_UPLOAD_BYTES: usize = 25 * 1024 * 1024;
+
+/// The study page's "submit for ethics review" form (multipart: the fields,
+/// and up to four documents each with its kind, language and version).
+pub async fn submit_form(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    use base64::Engine as _;
+    let mut fields: Fields = Vec::new();
+    let mut files: Vec<(String, String, Vec<u8>)> = Vec::new();
+    loop {
+        let part = match multipart.next_field().await {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(_) => {
+                return page_error(
+                    lang,
+                    StoreError::invalid("document_content_invalid", "documents", "upload"),
+                )
+            }
+        };
+        let name = part.name().unwrap_or_default().to_string();
+        if let Some(file_name) = part.file_name().map(str::to_string) {
+            let media = part
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            match part.bytes().await {
+                Ok(b) if b.is_empty() => {}
+                Ok(b) => files.push((name, format!("{file_name}\u{1}{media}"), b.to_vec())),
+                Err(_) => {
+                    return page_error(
+                        lang,
+                        StoreError::invalid("document_content_invalid", "documents", "upload"),
+                    )
+                }
+            }
+        } else if let Ok(text) = part.text().await {
+            fields.push((name, text));
+        }
+    }
+    if let Err(err) = auth.check_csrf(field(&fields, "csrf")) {
+        return page_error(lang, err);
+    }
+    let on = |k: &str| field(&fields, k) == "on";
+    let mut documents = Vec::new();
+    for (slot, meta, bytes) in files {
+        let i = slot.trim_start_matches("file_");
+        let (filename, media) = meta.split_once('\u{1}').unwrap_or((&meta, ""));
+        documents.push(e::DocumentInput {
+            doc_kind: field(&fields, &format!("kind_{i}")).to_string(),
+            lang: field(&fields, &format!("lang_{i}")).to_string(),
+            version: field(&fields, &format!("version_{i}")).to_string(),
+            filename: filename.to_string(),
+            media_type: media.to_string(),
+            content_b64: base64::engine::general_purpose::STANDARD.encode(bytes),
+        });
+    }
+    let consent_version = match field(&fields, "consent_version").parse::<u32>() {
+        Ok(v) if v > 0 => Some(celltrail_core::consent::VersionTerms {
+            version: v,
+            asks: all(&fields, "asks")
+                .iter()
+                .filter_map(|s| s.parse::<Scope>().ok())
+                .collect(),
+            material_change: on("material_change"),
+        }),
+        _ => None,
+    };
+    let input = e::SubmissionInput {
+        committee_id: field(&fields, "committee_id").to_string(),
+        kind: field(&fields, "kind").to_string(),
+        facts: celltrail_core::ethics::RouteFacts {
+            minimal_risk: on("minimal_risk"),
+            minor_amendment: on("minor_amendment"),
+            intervention: on("intervention"),
+            exemption: field(&fields, "exemption").parse().ok(),
+            sensitive_or_commercial: on("sensitive_or_commercial"),
+            unexpected_related_or_fatal: on("unexpected_related_or_fatal"),
+            new_risk: on("new_risk"),
+            ..Default::default()
+        },
+        consent_version,
+        lead_id: None,
+        documents,
+    };
+    match e::submit(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
+        Ok(v) => Redirect::to(&format!("/app/submissions/{}", v.submission.id)).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+pub async fn propose_reliance_form(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    let input = e::ProposeInput {
+        site_id: field(&f, "site_id").into(),
+        committee_id: field(&f, "committee_id").into(),
+    };
+    match e::propose_reliance(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
+        Ok(r) => Redirect::to(&format!("/app/projects/{}/ethics", r.project_id)).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+pub async fn move_reliance_form(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    let opt = |k: &str| Some(field(&f, k).to_string()).filter(|s| !s.trim().is_empty());
+    let input = e::MoveRelianceInput {
+        to: field(&f, "to").into(),
+        agreement: opt("agreement"),
+        local_considerations: opt("local_considerations"),
+        reason: field(&f, "reason").into(),
+    };
+    match e::move_reliance(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
+        Ok(r) => Redirect::to(&format!("/app/projects/{}/ethics", r.project_id)).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+pub async fn enrol_form(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    let input = e::EnrolInput {
+        code: field(&f, "code").into(),
+        enrolled_on: field(&f, "enrolled_on").into(),
+    };
+    match e::enrol_subject(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
+        Ok(_) => Redirect::to(&format!("/app/projects/{id}/ethics#subjects")).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+/// Site staff record a signed consent (the study page's form names the
+/// subject in a field).
+pub async fn consent_form(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    let id = if id == "_" {
+        field(&f, "subject").to_string()
+    } else {
+        id
+    };
+    let opt = |k: &str| Some(field(&f, k).to_string()).filter(|s| !s.trim().is_empty());
+    let input = e::ConsentInput {
+        version: field(&f, "version").parse().unwrap_or(0),
+        signed_on: field(&f, "signed_on").into(),
+        method: field(&f, "method").into(),
+        age_years: field(&f, "age_years").parse().unwrap_or(0),
+        can_read: field(&f, "cannot_read") != "on",
+        witness: opt("witness"),
+        guardian: opt("guardian"),
+        assent: (field(&f, "assent") == "on").then_some(true),
+        scopes: all(&f, "scope"),
+    };
+    match e::record_consent(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
+        Ok(s) => {
+            Redirect::to(&format!("/app/projects/{}/ethics#subjects", s.project_id)).into_response()
+        }
+        Err(err) => page_error(lang, err),
+    }
+}
+
+// ---------------------------------------------------------------- experts
+
+#[derive(Template)]
+#[template(path = "experts.html")]
+struct ExpertsPage {
+    ctx: PageCtx,
+    /// (id, name, affiliation, tags, interests, open reviews)
+    experts: Vec<ExpertLine>,
+    tags: Vec<(&'static str, &'static str)>,
+    orgs: Vec<(String, String)>,
+    can_manage: bool,
+}
+
+fn tag_label(l: Labels, t: &str) -> &'static str {
+    l.t(&format!("expert.tag.{t}"))
+}
+
+pub async fn experts_page(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    uri: Uri,
+) -> Response {
+    let l = Labels(lang);
+    let pool = match e::experts(st.store.as_ref()).await {
+        Ok(p) => p,
+        Err(err) => return page_error(lang, err),
+    };
+    let mut experts = Vec::new();
+    for x in pool {
+        let mut interests = Vec::new();
+        for o in x.interests.split(',').filter(|s| !s.is_empty()) {
+            interests.push(org_name(&st, l, o).await);
+        }
+        experts.push((
+            x.id.clone(),
+            x.name.clone(),
+            org_name(&st, l, &x.affiliation).await,
+            x.tags
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|t| tag_label(l, t))
+                .collect(),
+            interests,
+            x.open_reviews,
+        ));
+    }
+    let orgs = st
+        .store
+        .organisations(&celltrail_store::OrgFilter {
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| {
+            let name = l.pick(&o.name_zh, &o.name_en).to_string();
+            (o.id, name)
+        })
+        .collect();
+    render(&ExpertsPage {
+        ctx: PageCtx::new(lang, Some(&auth), &uri, "experts.title"),
+        experts,
+        tags: celltrail_core::ethics::EXPERT_TAGS
+            .iter()
+            .map(|t| (*t, tag_label(l, t)))
+            .collect(),
+        orgs,
+        can_manage: auth
+            .actor
+            .can(celltrail_core::access::Permission::ExpertPoolManage),
+    })
+}
+
+pub async fn expert_create(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    let input = e::ExpertInput {
+        name: field(&f, "name").into(),
+        affiliation: field(&f, "affiliation").into(),
+        tags: all(&f, "tag"),
+    };
+    match e::register_expert(st.store.as_ref(), &auth.actor, &input, &When::now()).await {
+        Ok(_) => Redirect::to("/app/experts").into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
+pub async fn expert_interest(
+    State(st): State<SharedState>,
+    L(lang): L,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(f): Form<Fields>,
+) -> Response {
+    if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
+        return page_error(lang, err);
+    }
+    let id = if id == "_" {
+        field(&f, "expert").to_string()
+    } else {
+        id
+    };
+    match e::declare_interest(
+        st.store.as_ref(),
+        &auth.actor,
+        &id,
+        field(&f, "org_id"),
+        field(&f, "nature"),
+        &When::now(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/app/experts").into_response(),
         Err(err) => page_error(lang, err),
     }
 }

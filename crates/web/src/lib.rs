@@ -203,6 +203,36 @@ pub fn app(state: SharedState) -> Router {
             post(ethics_pages::subject_withdraw_page),
         )
         .route(
+            "/app/projects/{id}/submissions",
+            post(ethics_pages::submit_form).layer(axum::extract::DefaultBodyLimit::max(
+                4 * ethics_pages::MAX_UPLOAD_BYTES,
+            )),
+        )
+        .route(
+            "/app/submissions/{id}/reliances",
+            post(ethics_pages::propose_reliance_form),
+        )
+        .route(
+            "/app/reliances/{id}/move",
+            post(ethics_pages::move_reliance_form),
+        )
+        .route(
+            "/app/projects/{id}/subjects",
+            post(ethics_pages::enrol_form),
+        )
+        .route(
+            "/app/subjects/{id}/consents",
+            post(ethics_pages::consent_form),
+        )
+        .route(
+            "/app/experts",
+            get(ethics_pages::experts_page).post(ethics_pages::expert_create),
+        )
+        .route(
+            "/app/experts/{id}/interests",
+            post(ethics_pages::expert_interest),
+        )
+        .route(
             "/consent/{token}",
             get(ethics_pages::consent_page).post(ethics_pages::consent_change),
         )

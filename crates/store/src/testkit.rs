@@ -193,6 +193,51 @@ pub async fn postgres_schema_url(url: &str) -> String {
     format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }
 
+/// An organisation's registration for tests: names from the id, a 3A grade
+/// for medical institutions, no credit code.
+pub fn org_input(id: &str, org_type: &str, province: &str) -> crate::service::OrgInput {
+    crate::service::OrgInput {
+        id: Some(id.into()),
+        org_type: org_type.into(),
+        name_zh: format!("{id} 中文名"),
+        name_en: format!("{id} English name"),
+        uscc: None,
+        province_code: province.into(),
+        city_zh: String::new(),
+        city_en: String::new(),
+        grade: (org_type == "medical_institution").then(|| "3A".to_string()),
+        address_zh: String::new(),
+        address_en: String::new(),
+    }
+}
+
+/// A user with one role (password [`WORLD_PASSWORD`]), as an actor.
+pub async fn test_user(
+    store: &dyn Store,
+    org: &str,
+    username: &str,
+    role: &str,
+) -> crate::service::Actor {
+    use crate::service::{self, Actor, UserInput, When};
+    let u = service::create_user(
+        store,
+        &Actor::system(),
+        &UserInput {
+            org_id: org.into(),
+            username: username.into(),
+            display_name: format!("{username} 姓名"),
+            email: String::new(),
+            roles: vec![role.into()],
+            password: WORLD_PASSWORD.into(),
+        },
+        "test account",
+        &When::now(),
+    )
+    .await
+    .unwrap();
+    service::load_actor(store, &u.id).await.unwrap()
+}
+
 /// A small ethics world for tests of the layers above the store: a hospital
 /// (`org-h`) and its committee (`org-ec`, seven members shaped as the 2023
 /// measures ask, the chair with an account), a CAR-T study approved at a
@@ -214,7 +259,7 @@ pub const WORLD_PASSWORD: &str = "correct horse battery staple";
 
 pub async fn ethics_world(store: &dyn Store) -> EthicsWorld {
     use crate::ethics as e;
-    use crate::service::{self, Actor, OrgInput, ProjectInput, SignInput, UserInput, When};
+    use crate::service::{self, Actor, ProjectInput, SignInput, When};
     use base64::Engine as _;
     let t = When::at(chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(), 9, 0);
     service::bootstrap(store, "admin", WORLD_PASSWORD, &t)
@@ -225,48 +270,13 @@ pub async fn ethics_world(store: &dyn Store) -> EthicsWorld {
         ("org-h", "medical_institution"),
         ("org-ec", "ethics_committee"),
     ] {
-        let input = OrgInput {
-            id: Some(id.into()),
-            org_type: ty.into(),
-            name_zh: format!("{id} 中文名"),
-            name_en: format!("{id} English name"),
-            uscc: None,
-            province_code: "31".into(),
-            city_zh: "上海市".into(),
-            city_en: "Shanghai".into(),
-            grade: (ty == "medical_institution").then(|| "3A".to_string()),
-            address_zh: String::new(),
-            address_en: String::new(),
-        };
-        service::register_org(store, &sys, &input, "test", &t)
+        service::register_org(store, &sys, &org_input(id, ty, "31"), "test", &t)
             .await
             .unwrap();
     }
-    let user = |org: &'static str, name: &'static str, role: &'static str| {
-        let t = t.clone();
-        async move {
-            let u = service::create_user(
-                store,
-                &Actor::system(),
-                &UserInput {
-                    org_id: org.into(),
-                    username: name.into(),
-                    display_name: format!("{name} 姓名"),
-                    email: String::new(),
-                    roles: vec![role.into()],
-                    password: WORLD_PASSWORD.into(),
-                },
-                "test account",
-                &t,
-            )
-            .await
-            .unwrap();
-            service::load_actor(store, &u.id).await.unwrap()
-        }
-    };
-    let office = user("org-h", "h.office", "research_office").await;
-    let secretary = user("org-ec", "ec.sec", "ethics_secretary").await;
-    let chair = user("org-ec", "ec.chair", "ethics_member").await;
+    let office = test_user(store, "org-h", "h.office", "research_office").await;
+    let secretary = test_user(store, "org-ec", "ec.sec", "ethics_secretary").await;
+    let chair = test_user(store, "org-ec", "ec.chair", "ethics_member").await;
     e::constitute_committee(
         store,
         &secretary,

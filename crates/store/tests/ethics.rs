@@ -6,50 +6,20 @@ use celltrail_core::consent::VersionTerms;
 use celltrail_core::consent::{Scope, Scopes};
 use celltrail_core::ethics::{RouteFacts, Vote};
 use celltrail_store::ethics::{self as e, *};
-use celltrail_store::service::{
-    self, load_actor, Actor, OrgInput, ProjectInput, SignInput, UserInput, When,
-};
-use celltrail_store::testkit::backends;
+use celltrail_store::service::{self, load_actor, Actor, ProjectInput, SignInput, When};
+use celltrail_store::testkit::{backends, org_input, test_user};
 use celltrail_store::DynStore;
 use chrono::NaiveDate;
 use serde_json::json;
 
 const PW: &str = "correct horse battery staple";
 
-fn org(id: &str, org_type: &str) -> OrgInput {
-    OrgInput {
-        id: Some(id.into()),
-        org_type: org_type.into(),
-        name_zh: format!("{id} 中文名"),
-        name_en: format!("{id} English name"),
-        uscc: None,
-        province_code: "43".into(),
-        city_zh: "长沙市".into(),
-        city_en: "Changsha".into(),
-        grade: (org_type == "medical_institution").then(|| "3A".to_string()),
-        address_zh: String::new(),
-        address_en: String::new(),
-    }
+fn org(id: &str, org_type: &str) -> celltrail_store::service::OrgInput {
+    org_input(id, org_type, "43")
 }
 
 async fn user(store: &DynStore, org: &str, username: &str, role: &str) -> Actor {
-    let u = service::create_user(
-        store.as_ref(),
-        &Actor::system(),
-        &UserInput {
-            org_id: org.into(),
-            username: username.into(),
-            display_name: format!("{username} 姓名"),
-            email: String::new(),
-            roles: vec![role.into()],
-            password: PW.into(),
-        },
-        "test account",
-        &When::now(),
-    )
-    .await
-    .unwrap();
-    load_actor(store.as_ref(), &u.id).await.unwrap()
+    test_user(store.as_ref(), org, username, role).await
 }
 
 fn day(s: &str) -> When {

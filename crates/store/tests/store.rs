@@ -4,8 +4,7 @@
 use celltrail_core::calendar::WorkCalendar;
 use celltrail_ledger::{BreakKind, NewEvent};
 use celltrail_store::service::{
-    self, load_actor, ActInput, Actor, OrgInput, ProjectInput, QualificationInput, SignInput,
-    UserInput, When,
+    self, ActInput, Actor, OrgInput, ProjectInput, QualificationInput, SignInput, UserInput, When,
 };
 use celltrail_store::testkit::{backends, TestBackend};
 use celltrail_store::{projection, DynStore, ProjectFilter};
@@ -307,23 +306,7 @@ fn org_input(id: &str, org_type: &str, province: &str, uscc: Option<&str>) -> Or
 }
 
 async fn user(store: &DynStore, org: &str, username: &str, role: &str) -> Actor {
-    let u = service::create_user(
-        store.as_ref(),
-        &Actor::system(),
-        &UserInput {
-            org_id: org.into(),
-            username: username.into(),
-            display_name: format!("{username} 姓名"),
-            email: String::new(),
-            roles: vec![role.into()],
-            password: PW.into(),
-        },
-        "test account",
-        &When::now(),
-    )
-    .await
-    .unwrap();
-    load_actor(store.as_ref(), &u.id).await.unwrap()
+    celltrail_store::testkit::test_user(store.as_ref(), org, username, role).await
 }
 
 struct World {

@@ -284,6 +284,17 @@ pub struct LetterQuery {
     lang: Option<String>,
 }
 
+impl LetterQuery {
+    /// The document's language: `?lang=` when given, else the request's.
+    fn lang_or(&self, request: Lang) -> Lang {
+        match self.lang.as_deref() {
+            Some("en") => Lang::En,
+            Some("zh-CN") | Some("zh") => Lang::Zh,
+            _ => request,
+        }
+    }
+}
+
 /// The decision letter as PDF, in the language asked for (`?lang=zh-CN` or
 /// `en`; the request's language otherwise).
 pub async fn letter(
@@ -293,11 +304,7 @@ pub async fn letter(
     Path(id): Path<String>,
     Query(q): Query<LetterQuery>,
 ) -> Result<Response, ApiError> {
-    let letter_lang = match q.lang.as_deref() {
-        Some("en") => Lang::En,
-        Some("zh-CN") | Some("zh") => Lang::Zh,
-        _ => lang,
-    };
+    let letter_lang = q.lang_or(lang);
     let bytes = crate::letter::decision_letter(&st, &auth.actor, &id, letter_lang)
         .await
         .map_err(fail(lang))?;
@@ -325,11 +332,7 @@ pub async fn meeting_minutes(
     Path(id): Path<String>,
     Query(q): Query<LetterQuery>,
 ) -> Result<Response, ApiError> {
-    let doc_lang = match q.lang.as_deref() {
-        Some("en") => Lang::En,
-        Some("zh-CN") | Some("zh") => Lang::Zh,
-        _ => lang,
-    };
+    let doc_lang = q.lang_or(lang);
     let bytes = crate::letter::minutes(&st, &auth.actor, &id, doc_lang)
         .await
         .map_err(fail(lang))?;

@@ -50,6 +50,19 @@ fn signature(f: &Fields) -> Option<SignInput> {
     })
 }
 
+/// After a form's command: to the page `to` names on success, the error
+/// page otherwise.
+fn after<T>(
+    lang: Lang,
+    r: celltrail_store::StoreResult<T>,
+    to: impl FnOnce(&T) -> String,
+) -> Response {
+    match r {
+        Ok(v) => Redirect::to(&to(&v)).into_response(),
+        Err(err) => page_error(lang, err),
+    }
+}
+
 /// A finding or error as the catalogue words it.
 pub fn finding_text(lang: Lang, code: &str, args: &[(&str, String)]) -> String {
     let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -412,19 +425,19 @@ pub async fn committee_appoint(
         user_id: Some(field(&f, "user_id").to_string()).filter(|u| !u.is_empty()),
         appointed_on: field(&f, "appointed_on").into(),
     };
-    match e::appoint_member(
-        st.store.as_ref(),
-        &auth.actor,
-        &id,
-        &input,
-        field(&f, "reason"),
-        &When::now(),
+    after(
+        lang,
+        e::appoint_member(
+            st.store.as_ref(),
+            &auth.actor,
+            &id,
+            &input,
+            field(&f, "reason"),
+            &When::now(),
+        )
+        .await,
+        |_| format!("/app/committees/{id}"),
     )
-    .await
-    {
-        Ok(_) => Redirect::to(&format!("/app/committees/{id}")).into_response(),
-        Err(err) => page_error(lang, err),
-    }
 }
 
 pub async fn committee_schedule(
@@ -441,10 +454,11 @@ pub async fn committee_schedule(
         held_on: field(&f, "held_on").into(),
         agenda: all(&f, "agenda"),
     };
-    match e::schedule_meeting(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
-        Ok(m) => Redirect::to(&format!("/app/meetings/{}", m.meeting.id)).into_response(),
-        Err(err) => page_error(lang, err),
-    }
+    after(
+        lang,
+        e::schedule_meeting(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await,
+        |m| format!("/app/meetings/{}", m.meeting.id),
+    )
 }
 
 // ---------------------------------------------------------------- submission
@@ -658,18 +672,18 @@ pub async fn submission_reviewers(
     if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
         return page_error(lang, err);
     }
-    match e::assign_reviewers(
-        st.store.as_ref(),
-        &auth.actor,
-        &id,
-        &all(&f, "member"),
-        &When::now(),
+    after(
+        lang,
+        e::assign_reviewers(
+            st.store.as_ref(),
+            &auth.actor,
+            &id,
+            &all(&f, "member"),
+            &When::now(),
+        )
+        .await,
+        |_| format!("/app/submissions/{id}"),
     )
-    .await
-    {
-        Ok(_) => Redirect::to(&format!("/app/submissions/{id}")).into_response(),
-        Err(err) => page_error(lang, err),
-    }
 }
 
 pub async fn submission_opinion(
@@ -687,10 +701,11 @@ pub async fn submission_opinion(
         note: field(&f, "note").into(),
         meeting_requested: field(&f, "meeting_requested") == "on",
     };
-    match e::give_opinion(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
-        Ok(_) => Redirect::to(&format!("/app/submissions/{id}")).into_response(),
-        Err(err) => page_error(lang, err),
-    }
+    after(
+        lang,
+        e::give_opinion(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await,
+        |_| format!("/app/submissions/{id}"),
+    )
 }
 
 fn decide_input(f: &Fields) -> e::DecideInput {
@@ -711,18 +726,18 @@ pub async fn submission_decide(
     if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
         return page_error(lang, err);
     }
-    match e::decide_without_meeting(
-        st.store.as_ref(),
-        &auth.actor,
-        &id,
-        &decide_input(&f),
-        &When::now(),
+    after(
+        lang,
+        e::decide_without_meeting(
+            st.store.as_ref(),
+            &auth.actor,
+            &id,
+            &decide_input(&f),
+            &When::now(),
+        )
+        .await,
+        |_| format!("/app/submissions/{id}"),
     )
-    .await
-    {
-        Ok(_) => Redirect::to(&format!("/app/submissions/{id}")).into_response(),
-        Err(err) => page_error(lang, err),
-    }
 }
 
 // ---------------------------------------------------------------- meeting
@@ -900,10 +915,11 @@ pub async fn meeting_attendance(
         present: all(&f, "present"),
         recused,
     };
-    match e::record_attendance(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
-        Ok(_) => Redirect::to(&format!("/app/meetings/{id}")).into_response(),
-        Err(err) => page_error(lang, err),
-    }
+    after(
+        lang,
+        e::record_attendance(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await,
+        |_| format!("/app/meetings/{id}"),
+    )
 }
 
 pub async fn meeting_vote(
@@ -933,19 +949,19 @@ pub async fn meeting_vote(
         votes,
         decide: decide_input(&f),
     };
-    match e::vote_item(
-        st.store.as_ref(),
-        &auth.actor,
-        &id,
-        &submission,
-        &input,
-        &When::now(),
+    after(
+        lang,
+        e::vote_item(
+            st.store.as_ref(),
+            &auth.actor,
+            &id,
+            &submission,
+            &input,
+            &When::now(),
+        )
+        .await,
+        |_| format!("/app/meetings/{id}"),
     )
-    .await
-    {
-        Ok(_) => Redirect::to(&format!("/app/meetings/{id}")).into_response(),
-        Err(err) => page_error(lang, err),
-    }
 }
 
 // ---------------------------------------------------------------- study
@@ -1251,18 +1267,18 @@ pub async fn subject_withdraw_page(
     } else {
         id
     };
-    match e::withdraw_consent(
-        st.store.as_ref(),
-        &auth.actor,
-        &id,
-        &withdraw_input(&f),
-        &When::now(),
+    after(
+        lang,
+        e::withdraw_consent(
+            st.store.as_ref(),
+            &auth.actor,
+            &id,
+            &withdraw_input(&f),
+            &When::now(),
+        )
+        .await,
+        |s| format!("/app/projects/{}/ethics", s.project_id),
     )
-    .await
-    {
-        Ok(s) => Redirect::to(&format!("/app/projects/{}/ethics", s.project_id)).into_response(),
-        Err(err) => page_error(lang, err),
-    }
 }
 
 // ---------------------------------------------------------------- subject
@@ -1473,10 +1489,11 @@ pub async fn submit_form(
         lead_id: None,
         documents,
     };
-    match e::submit(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
-        Ok(v) => Redirect::to(&format!("/app/submissions/{}", v.submission.id)).into_response(),
-        Err(err) => page_error(lang, err),
-    }
+    after(
+        lang,
+        e::submit(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await,
+        |v| format!("/app/submissions/{}", v.submission.id),
+    )
 }
 
 pub async fn propose_reliance_form(
@@ -1493,10 +1510,11 @@ pub async fn propose_reliance_form(
         site_id: field(&f, "site_id").into(),
         committee_id: field(&f, "committee_id").into(),
     };
-    match e::propose_reliance(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
-        Ok(r) => Redirect::to(&format!("/app/projects/{}/ethics", r.project_id)).into_response(),
-        Err(err) => page_error(lang, err),
-    }
+    after(
+        lang,
+        e::propose_reliance(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await,
+        |r| format!("/app/projects/{}/ethics", r.project_id),
+    )
 }
 
 pub async fn move_reliance_form(
@@ -1516,10 +1534,11 @@ pub async fn move_reliance_form(
         local_considerations: opt("local_considerations"),
         reason: field(&f, "reason").into(),
     };
-    match e::move_reliance(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
-        Ok(r) => Redirect::to(&format!("/app/projects/{}/ethics", r.project_id)).into_response(),
-        Err(err) => page_error(lang, err),
-    }
+    after(
+        lang,
+        e::move_reliance(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await,
+        |r| format!("/app/projects/{}/ethics", r.project_id),
+    )
 }
 
 pub async fn enrol_form(
@@ -1536,10 +1555,11 @@ pub async fn enrol_form(
         code: field(&f, "code").into(),
         enrolled_on: field(&f, "enrolled_on").into(),
     };
-    match e::enrol_subject(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await {
-        Ok(_) => Redirect::to(&format!("/app/projects/{id}/ethics#subjects")).into_response(),
-        Err(err) => page_error(lang, err),
-    }
+    after(
+        lang,
+        e::enrol_subject(st.store.as_ref(), &auth.actor, &id, &input, &When::now()).await,
+        |_| format!("/app/projects/{id}/ethics#subjects"),
+    )
 }
 
 /// Site staff record a signed consent (the study page's form names the
@@ -1668,10 +1688,11 @@ pub async fn expert_create(
         affiliation: field(&f, "affiliation").into(),
         tags: all(&f, "tag"),
     };
-    match e::register_expert(st.store.as_ref(), &auth.actor, &input, &When::now()).await {
-        Ok(_) => Redirect::to("/app/experts").into_response(),
-        Err(err) => page_error(lang, err),
-    }
+    after(
+        lang,
+        e::register_expert(st.store.as_ref(), &auth.actor, &input, &When::now()).await,
+        |_| "/app/experts".to_string(),
+    )
 }
 
 pub async fn expert_interest(
@@ -1689,17 +1710,17 @@ pub async fn expert_interest(
     } else {
         id
     };
-    match e::declare_interest(
-        st.store.as_ref(),
-        &auth.actor,
-        &id,
-        field(&f, "org_id"),
-        field(&f, "nature"),
-        &When::now(),
+    after(
+        lang,
+        e::declare_interest(
+            st.store.as_ref(),
+            &auth.actor,
+            &id,
+            field(&f, "org_id"),
+            field(&f, "nature"),
+            &When::now(),
+        )
+        .await,
+        |_| "/app/experts".to_string(),
     )
-    .await
-    {
-        Ok(_) => Redirect::to("/app/experts").into_response(),
-        Err(err) => page_error(lang, err),
-    }
 }

@@ -187,6 +187,17 @@ pub fn instrument_title(st: &SharedState, lang: Lang, id: &str) -> String {
     }
 }
 
+/// A PDF's file identifier (ISO 32000-1 14.4): the first 16 bytes of the
+/// SHA-256 of the record id and language, so the same letter keeps its id.
+fn document_id(record: &str, lang: Lang) -> [u8; 16] {
+    let hash = celltrail_ledger::sha256_hex(format!("{record}{}", lang.code()).as_bytes());
+    let mut id = [0u8; 16];
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hash[2 * i..2 * i + 2], 16).unwrap_or(0);
+    }
+    id
+}
+
 /// The decision letter as a PDF document.
 pub async fn decision_letter(
     st: &SharedState,
@@ -207,11 +218,7 @@ pub async fn decision_letter(
         .filter(|c| c.is_ascii_digit())
         .take(14)
         .collect();
-    let hash = celltrail_ledger::sha256_hex(format!("{submission_id}{}", lang.code()).as_bytes());
-    let mut id = [0u8; 16];
-    for (i, b) in id.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hash[2 * i..2 * i + 2], 16).unwrap_or(0);
-    }
+    let id = document_id(submission_id, lang);
     Ok(pdf::document(
         &lines,
         &pdf::Meta {
@@ -387,11 +394,7 @@ pub async fn minutes(
     lang: Lang,
 ) -> StoreResult<Vec<u8>> {
     let lines = minutes_lines(st, actor, meeting_id, lang).await?;
-    let hash = celltrail_ledger::sha256_hex(format!("{meeting_id}{}", lang.code()).as_bytes());
-    let mut id = [0u8; 16];
-    for (i, b) in id.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hash[2 * i..2 * i + 2], 16).unwrap_or(0);
-    }
+    let id = document_id(meeting_id, lang);
     Ok(pdf::document(
         &lines,
         &pdf::Meta {

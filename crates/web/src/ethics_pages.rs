@@ -50,6 +50,16 @@ fn signature(f: &Fields) -> Option<SignInput> {
     })
 }
 
+/// The record a form acts on: the path's id, or, where a page's one form
+/// serves several records (path id `_`), the id the form names in `name`.
+fn named(id: String, f: &Fields, name: &str) -> String {
+    if id == "_" {
+        field(f, name).to_string()
+    } else {
+        id
+    }
+}
+
 /// After a form's command: to the page `to` names on success, the error
 /// page otherwise.
 fn after<T>(
@@ -1262,11 +1272,7 @@ pub async fn subject_withdraw_page(
         return page_error(lang, err);
     }
     // The study page's form names the subject in a field.
-    let id = if id == "_" {
-        field(&f, "subject").to_string()
-    } else {
-        id
-    };
+    let id = named(id, &f, "subject");
     after(
         lang,
         e::withdraw_consent(
@@ -1574,11 +1580,7 @@ pub async fn consent_form(
     if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
         return page_error(lang, err);
     }
-    let id = if id == "_" {
-        field(&f, "subject").to_string()
-    } else {
-        id
-    };
+    let id = named(id, &f, "subject");
     let opt = |k: &str| Some(field(&f, k).to_string()).filter(|s| !s.trim().is_empty());
     let input = e::ConsentInput {
         version: field(&f, "version").parse().unwrap_or(0),
@@ -1705,11 +1707,7 @@ pub async fn expert_interest(
     if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
         return page_error(lang, err);
     }
-    let id = if id == "_" {
-        field(&f, "expert").to_string()
-    } else {
-        id
-    };
+    let id = named(id, &f, "expert");
     after(
         lang,
         e::declare_interest(

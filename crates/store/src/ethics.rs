@@ -88,6 +88,26 @@ pub const DOCUMENT_KINDS: &[&str] = &[
     "other",
 ];
 
+/// Statuses a submission moves through (its read model's `status`).
+pub const SUBMISSION_STATUSES: &[&str] = &[
+    "submitted",
+    "in_review",
+    "meeting",
+    "meeting_pending",
+    "decided",
+];
+/// Statuses of a meeting, of a subject, kinds of reviewer, reasons an
+/// expert is left out, and where a site's approval stands.
+pub const MEETING_STATUSES: &[&str] = &["scheduled", "held"];
+pub const SUBJECT_STATUSES: &[&str] = &["enrolled", "active", "withdrawn"];
+pub const REVIEWER_KINDS: &[&str] = &["member", "expert"];
+pub const EXCLUSION_REASONS: &[&str] = &[
+    "affiliated_with_site",
+    "affiliated_with_sponsor",
+    "declared_interest",
+];
+pub const APPROVAL_STATUSES: &[&str] = &["current", "due_soon", "lapsed", "none"];
+
 /// Committee kinds.
 pub const COMMITTEE_KINDS: &[&str] = &["institutional", "regional", "special_expert"];
 

@@ -141,9 +141,22 @@ pub async fn submit(
         .map_err(fail(lang))
 }
 
+/// Where a site's ethics approval of the study stands today.
+#[derive(Serialize)]
+pub struct SiteApproval {
+    pub site_id: String,
+    /// `current`, `due_soon` (continuing review within 60 days), `lapsed`,
+    /// or `none` (no approval covers the site).
+    pub status: String,
+    pub lapses_on: Option<String>,
+    /// The approving submission: the site's own or the lead it relies on.
+    pub submission_id: Option<String>,
+}
+
 /// Everything about a study's ethics review and consent at a glance.
 #[derive(Serialize)]
 pub struct ProjectEthics {
+    pub approvals: Vec<SiteApproval>,
     pub submissions: Vec<e::SubmissionRow>,
     pub reliances: Vec<e::RelianceRow>,
     pub days_saved_by_reliance: i64,
@@ -175,16 +188,54 @@ pub async fn project_ethics(
         .into_iter()
         .filter(|(sid, _)| visible.contains(&sid.as_str()))
         .collect();
+    let submissions = e::submissions(
+        s,
+        &e::SubmissionFilter {
+            project_id: Some(id.to_string()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let reliances = e::reliances(s, id).await?;
+    let today = When::now().today;
+    let mut sites: Vec<String> = submissions.iter().map(|x| x.site_id.clone()).collect();
+    sites.extend(reliances.iter().map(|r| r.site_id.clone()));
+    sites.sort();
+    sites.dedup();
+    let mut approvals = Vec::new();
+    for site in sites {
+        let (status, lapses_on, submission_id) =
+            match e::approval_for_site(s, id, &site, today).await? {
+                Ok(sub) => {
+                    let lapses = submissions
+                        .iter()
+                        .find(|x| x.id == sub)
+                        .and_then(|x| x.lapses_on.clone());
+                    let status = lapses
+                        .as_deref()
+                        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                        .map(|d| celltrail_core::ethics::review_status(d, today));
+                    let code = match status {
+                        Some(celltrail_core::ethics::ReviewStatus::DueSoon) => "due_soon",
+                        Some(celltrail_core::ethics::ReviewStatus::Lapsed) => "lapsed",
+                        _ => "current",
+                    };
+                    (code, lapses, Some(sub))
+                }
+                Err("ethics_approval_lapsed") => ("lapsed", None, None),
+                Err(_) => ("none", None, None),
+            };
+        approvals.push(SiteApproval {
+            site_id: site,
+            status: status.to_string(),
+            lapses_on,
+            submission_id,
+        });
+    }
     Ok(ProjectEthics {
-        submissions: e::submissions(
-            s,
-            &e::SubmissionFilter {
-                project_id: Some(id.to_string()),
-                ..Default::default()
-            },
-        )
-        .await?,
-        reliances: e::reliances(s, id).await?,
+        approvals,
+        submissions,
+        reliances,
         days_saved_by_reliance: e::reliance_days_saved(s, id).await?,
         consent_versions: e::consent_versions(s, id).await?,
         pending_reconsent: pending,

@@ -156,6 +156,8 @@ struct HomePage {
     ctx: PageCtx,
     committees: Vec<(String, String, String, usize, Vec<String>)>,
     queue: Vec<SubmissionLine>,
+    /// Per committee and route with decisions or open submissions.
+    clocks: Vec<(String, ClockLine)>,
 }
 
 pub async fn home(
@@ -203,10 +205,20 @@ pub async fn home(
     };
     let subs = e::submissions(store, &filter).await.unwrap_or_default();
     let queue = lines(&st, lang, &subs).await;
+    let today = When::now().today;
+    let mut clocks = Vec::new();
+    for (id, name, _, _, _) in &committees {
+        if let Ok(d) = e::dashboard(store, id, today).await {
+            for c in d.routes.iter().filter(|c| c.decided + c.open > 0) {
+                clocks.push((name.clone(), clock_line(lang, c)));
+            }
+        }
+    }
     render(&HomePage {
         ctx,
         committees,
         queue,
+        clocks,
     })
 }
 
@@ -229,6 +241,22 @@ pub struct ClockLine {
     pub max: String,
     pub open: u64,
     pub overdue: u64,
+}
+
+fn clock_line(lang: Lang, c: &e::RouteClock) -> ClockLine {
+    let days = |d: Option<i64>| d.map(|d| d.to_string()).unwrap_or_else(|| "—".into());
+    ClockLine {
+        route: route_label(lang, &c.route),
+        decided: c.decided,
+        median: days(c.median_days),
+        mean: c
+            .mean_days
+            .map(|d| format!("{d:.1}"))
+            .unwrap_or_else(|| "—".into()),
+        max: days(c.max_days),
+        open: c.open,
+        overdue: c.overdue,
+    }
 }
 
 #[derive(Template)]
@@ -360,28 +388,7 @@ pub async fn committee_page(
             .iter()
             .map(|f| finding_text(lang, f.code, &f.args))
             .collect(),
-        clocks: dash
-            .routes
-            .iter()
-            .map(|c| ClockLine {
-                route: route_label(lang, &c.route),
-                decided: c.decided,
-                median: c
-                    .median_days
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "—".into()),
-                mean: c
-                    .mean_days
-                    .map(|d| format!("{d:.1}"))
-                    .unwrap_or_else(|| "—".into()),
-                max: c
-                    .max_days
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "—".into()),
-                open: c.open,
-                overdue: c.overdue,
-            })
-            .collect(),
+        clocks: dash.routes.iter().map(|c| clock_line(lang, c)).collect(),
         reviews,
         queue: lines(&st, lang, &subs).await,
         meetings: e::meetings(store, &id)
@@ -1009,6 +1016,8 @@ struct ProjectEthicsPage {
     can_export: bool,
     any_mine: bool,
     forms: StudyForms,
+    /// (site, status label, status code, lapses on)
+    approvals: Vec<(String, String, String, String)>,
 }
 
 /// What the study page offers the signed-in user to do.
@@ -1121,6 +1130,18 @@ async fn show_project_ethics(
             .can(celltrail_core::access::Permission::DataExport),
         any_mine: pe.subjects.iter().any(|s| s.site_id == auth.actor.org_id),
         forms: study_forms(st, lang, auth, &pe).await,
+        approvals: {
+            let mut out = Vec::new();
+            for a in &pe.approvals {
+                out.push((
+                    org_name(st, l, &a.site_id).await,
+                    l.t(&format!("approval.{}", a.status)).to_string(),
+                    a.status.clone(),
+                    a.lapses_on.clone().unwrap_or_default(),
+                ));
+            }
+            out
+        },
     };
     render(&page)
 }

@@ -592,6 +592,29 @@ fn every_used_message_key_exists_in_both_languages() {
     for k in celltrail_store::ethics::KINDS {
         used.insert(format!("event.{k}"));
     }
+    {
+        use celltrail_store::ethics as e;
+        let sets: [(&str, &[&str]); 10] = [
+            ("submission.status.", e::SUBMISSION_STATUSES),
+            ("meeting.status.", e::MEETING_STATUSES),
+            ("subject.status.", e::SUBJECT_STATUSES),
+            ("reviewer.kind.", e::REVIEWER_KINDS),
+            ("exclusion.", e::EXCLUSION_REASONS),
+            ("approval.", e::APPROVAL_STATUSES),
+            ("review.status.", &["current", "due_soon", "lapsed"]),
+            ("committee.kind.", e::COMMITTEE_KINDS),
+            ("doc.", e::DOCUMENT_KINDS),
+            ("expert.tag.", celltrail_core::ethics::EXPERT_TAGS),
+        ];
+        for (prefix, values) in sets {
+            for v in values {
+                used.insert(format!("{prefix}{v}"));
+            }
+        }
+        for g in celltrail_core::ethics::ExemptionGround::ALL {
+            used.insert(format!("exemption.{}", g.as_str()));
+        }
+    }
     for code in celltrail_core::ethics::FINDING_CODES
         .iter()
         .chain(celltrail_core::consent::ERROR_CODES)
@@ -1572,6 +1595,25 @@ async fn no_export_path_bypasses_the_consent_check() {
                 );
             }
         }
+        // The study's approval at its site, with the lapse date the meeting
+        // set (2026-06-10 + 12 months − 1 day) and today's standing.
+        let (status, body, _) = call(
+            &app,
+            bearer_get(&format!("/api/v1/projects/{}/ethics", w.project_id), &token),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["approvals"][0]["site_id"], "org-h");
+        assert_eq!(v["approvals"][0]["lapses_on"], "2027-06-09");
+        let lapses = chrono::NaiveDate::from_ymd_opt(2027, 6, 9).unwrap();
+        let want = serde_json::to_value(celltrail_core::ethics::review_status(
+            lapses,
+            When::now().today,
+        ))
+        .unwrap();
+        assert_eq!(v["approvals"][0]["status"], want);
+        assert_eq!(v["subjects"].as_array().unwrap().len(), 3);
         // Each scope of the dataset export is checked on its own.
         let (_, body, _) = call(
             &app,

@@ -1593,12 +1593,17 @@ async fn decided_event(
             decision: decision.as_str().to_string(),
             via: via.to_string(),
             meeting_id,
-            lapses_on: lapse_for(
-                &s.submission.kind,
-                decision,
-                input.review_interval_months,
-                when.today,
-            ),
+            // An exempt study has no continuing review, so no lapse date.
+            lapses_on: if via == "exempt" {
+                None
+            } else {
+                lapse_for(
+                    &s.submission.kind,
+                    decision,
+                    input.review_interval_months,
+                    when.today,
+                )
+            },
             conditions: input.conditions.trim().chars().take(4000).collect(),
             consent_version,
             project_id: s.submission.project_id.clone(),
@@ -2071,16 +2076,24 @@ pub async fn approval_for_site(
         .filter(|s| relied.contains(&s.id))
         .map(|s| s.committee_id.as_str())
         .collect();
-    let newest = subs
+    let approving = |s: &&SubmissionRow| {
+        s.decision
+            .as_deref()
+            .and_then(|d| d.parse::<Decision>().ok())
+            .is_some_and(Decision::approves)
+    };
+    let covering: Vec<&SubmissionRow> = subs
         .iter()
         .filter(|s| s.site_id == site_id || lead_committees.contains(&s.committee_id.as_str()))
-        .filter(|s| {
-            s.lapses_on.is_some()
-                && s.decision
-                    .as_deref()
-                    .and_then(|d| d.parse::<Decision>().ok())
-                    .is_some_and(Decision::approves)
-        })
+        .filter(approving)
+        .collect();
+    // An exempt study stays approved: exemption has no continuing review.
+    if let Some(s) = covering.iter().find(|s| s.route == Route::Exempt.as_str()) {
+        return Ok(Ok(s.id.clone()));
+    }
+    let newest = covering
+        .into_iter()
+        .filter(|s| s.lapses_on.is_some())
         .max_by(|a, b| a.lapses_on.cmp(&b.lapses_on));
     Ok(match newest {
         None => Err("ethics_approval_required"),

@@ -1301,6 +1301,57 @@ async fn composition_and_simplified_review_on_every_backend() {
         );
         // A closure does not renew the approval.
         assert_eq!(done.submission.lapses_on, None);
+        // Research on anonymised data with no intervention is exempt
+        // (第三十二条): confirmed by the chair, it has no lapse date and
+        // covers the site.
+        let exempt = e::submit(
+            store.as_ref(),
+            &office,
+            &p.id,
+            &SubmissionInput {
+                committee_id: "org-ec".into(),
+                kind: "initial".into(),
+                facts: RouteFacts {
+                    intervention: false,
+                    exemption: Some(celltrail_core::ethics::ExemptionGround::AnonymisedData),
+                    ..Default::default()
+                },
+                consent_version: None,
+                lead_id: None,
+                documents: vec![],
+            },
+            &t0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(exempt.submission.route, "exempt", "{}", b.name);
+        let done = e::decide_without_meeting(
+            store.as_ref(),
+            &chair,
+            &exempt.submission.id,
+            &DecideInput {
+                review_interval_months: None,
+                conditions: String::new(),
+                signature: sign(&chair, &head(store, &exempt.submission.id).await),
+            },
+            &t0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (
+                done.decision.unwrap().via.as_str(),
+                done.submission.lapses_on
+            ),
+            ("exempt", None)
+        );
+        let far = chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap();
+        assert_eq!(
+            e::approval_for_site(store.as_ref(), &p.id, "org-h", far)
+                .await
+                .unwrap(),
+            Ok(exempt.submission.id.clone())
+        );
         // The submitting hospital sees its submission; another committee
         // does not.
         assert!(

@@ -33,6 +33,9 @@ struct Cli {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// Language of messages: zh-CN or en.
+    #[arg(long, global = true, env = "CELLTRAIL_LANG", default_value = "en")]
+    lang: String,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -65,6 +68,19 @@ enum Cmd {
     /// Rule packs.
     #[command(subcommand)]
     Rules(RulesCmd),
+    /// ISBT 128 Donation Identification Numbers.
+    #[command(subcommand)]
+    Isbt(IsbtCmd),
+}
+
+#[derive(Subcommand)]
+enum IsbtCmd {
+    /// Print the ISO 7064 Mod 37-2 check character of a 13-character DIN.
+    CheckChar { din: String },
+    /// Check a DIN with its check character (or its barcode flags); exits
+    /// non-zero with the reason when the DIN, its flags or its check
+    /// character is wrong.
+    Validate { input: String },
 }
 
 #[derive(clap::Args)]
@@ -307,6 +323,7 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
         cfg.database_url = db.clone();
     }
     let json = cli.json;
+    let cli_lang = cli.lang.clone();
     match cli.cmd {
         Cmd::Serve(a) => {
             let store = open_store(&cfg.database_url).await?;
@@ -740,6 +757,40 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
             let report = engine.evaluate(&profile, as_of, a.region.as_deref());
             let out = engine.report_json(&report);
             print(json, &out, classify_human);
+        }
+        Cmd::Isbt(c) => {
+            let lang = if cli_lang.starts_with("zh") {
+                celltrail_core::Lang::Zh
+            } else {
+                celltrail_core::Lang::En
+            };
+            let din_error = |e: celltrail_core::isbt::DinError| {
+                let args = e.args();
+                let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                CliError {
+                    code: e.code,
+                    message: celltrail_core::i18n::catalog().format(
+                        lang,
+                        &format!("error.{}", e.code),
+                        &args,
+                    ),
+                    exit: 1,
+                }
+            };
+            match c {
+                IsbtCmd::CheckChar { din } => {
+                    let k = celltrail_core::isbt::check_char(&din).map_err(din_error)?;
+                    print(
+                        json,
+                        &serde_json::json!({"din": din, "check_char": k.to_string()}),
+                        |_| k.to_string(),
+                    );
+                }
+                IsbtCmd::Validate { input } => {
+                    let v = celltrail_core::isbt::validate(&input).map_err(din_error)?;
+                    print(json, &v, |v| format!("ok {}", v.din.eye_readable()));
+                }
+            }
         }
         Cmd::Rules(RulesCmd::Lint { files }) => {
             let sources = rule_sources(&files)?;

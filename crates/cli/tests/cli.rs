@@ -466,3 +466,35 @@ fn classify_and_lint_from_the_command_line() {
         "{out}"
     );
 }
+
+/// `celltrail isbt`: the worked example of the UK Blood Transfusion
+/// Services guidelines (Red Book, Annex 2: G123 498 654 321 → check
+/// character H, barcode flags 77), and the reasons a wrong input fails.
+#[test]
+fn isbt_check_character_and_validation() {
+    let (code, out, _) = celltrail(&["isbt", "check-char", "G123498654321"]);
+    assert_eq!((code, out.trim()), (0, "H"));
+    let (code, out, _) = celltrail(&["isbt", "validate", "G123 498 654 321 H"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, _) = celltrail(&["isbt", "validate", "=G12349865432177"]);
+    assert_eq!(code, 0);
+    // Two digits swapped: caught, with the right check character named.
+    let (code, _, err) = celltrail(&["isbt", "validate", "G123498654312H"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("din_check_char_mismatch"), "{err}");
+    // Flags that carry another check value.
+    let (code, _, err) = celltrail(&["isbt", "validate", "=G12349865432178"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("din_flag_check_mismatch"), "{err}");
+    // A malformed DIN, in Chinese.
+    let (code, _, err) = celltrail(&["--lang", "zh-CN", "isbt", "validate", "G1234X8654321H"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("din_year_invalid") && err.contains("年份"),
+        "{err}"
+    );
+    let (code, out, _) = celltrail(&["--json", "isbt", "check-char", "G123498654321"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["check_char"], "H");
+}

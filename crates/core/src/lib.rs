@@ -28,6 +28,7 @@ pub mod calendar;
 pub mod consent;
 pub mod ethics;
 pub mod i18n;
+pub mod isbt;
 pub mod pdf;
 pub mod rules;
 pub mod totp;

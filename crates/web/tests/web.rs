@@ -618,6 +618,7 @@ fn every_used_message_key_exists_in_both_languages() {
     for code in celltrail_core::ethics::FINDING_CODES
         .iter()
         .chain(celltrail_core::consent::ERROR_CODES)
+        .chain(celltrail_core::isbt::ERROR_CODES)
         .chain(&["ethics_approval_required", "ethics_approval_lapsed"])
     {
         used.insert(format!("error.{code}"));

@@ -86,7 +86,7 @@ pub const ERROR_CODES: &[&str] = &[
 /// A Donation Identification Number, checked for shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Din {
-    /// Facility Identification Number: a letter, then four letters or digits.
+    /// Facility Identification Number: 5 characters (see [`Din::parse`]).
     pub fin: String,
     /// Two-digit year.
     pub year: String,
@@ -107,9 +107,17 @@ impl Din {
         {
             return Err(DinError::new("din_char_invalid", i));
         }
-        // The FIN starts with a letter; the rest of it are letters or digits.
-        if !b[0].is_ascii_uppercase() {
+        // The FIN (ISBT 128 ST-001 §2.4.1): position 1 is A–N, P–Z or 1–9
+        // (no O, no 0); positions 2–3 are A–N, P–Z or 0–9 (no O);
+        // positions 4–5 are digits.
+        if b[0] == b'O' || b[0] == b'0' {
             return Err(DinError::new("din_fin_invalid", 0));
+        }
+        if let Some(i) = (1..3).find(|i| b[*i] == b'O') {
+            return Err(DinError::new("din_fin_invalid", i));
+        }
+        if let Some(i) = (3..5).find(|i| !b[*i].is_ascii_digit()) {
+            return Err(DinError::new("din_fin_invalid", i));
         }
         if let Some(i) = (5..7).find(|i| !b[*i].is_ascii_digit()) {
             return Err(DinError::new("din_year_invalid", i));
@@ -207,7 +215,13 @@ pub fn validate(input: &str) -> Result<Validated, DinError> {
         if !fb.iter().all(u8::is_ascii_digit) {
             return Err(DinError::new("din_flags_invalid", offset + 13));
         }
+        // ST-001 Table 3: 00 unused; 01–19 process control defined by
+        // ICCBBA; 20–59 defined locally; 60–96 the checksum + 60; 97–99
+        // reserved.
         let n = u32::from(fb[0] - b'0') * 10 + u32::from(fb[1] - b'0');
+        if n >= 97 {
+            return Err(DinError::new("din_flags_invalid", offset + 13));
+        }
         if (60..=96).contains(&n) && n != sum + 60 {
             return Err(DinError {
                 code: "din_flag_check_mismatch",
@@ -274,6 +288,32 @@ mod tests {
         assert_eq!(weighted % 37, 21);
     }
 
+    /// Examples printed in the ISBT 128 Standard Technical Specification
+    /// (ICCBBA ST-001): the Appendix A worked example G123417654321 has
+    /// checksum 10, check character A and flags 70; the others are from its
+    /// figures and example labels.
+    #[test]
+    fn iccbba_examples() {
+        assert_eq!(mod37_2("G123417654321").unwrap(), 10);
+        let d = Din::parse("G123417654321").unwrap();
+        assert_eq!((d.check_char(), d.check_flags()), ('A', "70".to_string()));
+        assert!(validate("=G12341765432170").is_ok());
+        for (din, k) in [
+            ("A999921123456", '3'),
+            ("A999818123456", 'N'),
+            ("A999820123456", 'E'),
+            ("A999917123456", '9'),
+            ("A999917123654", 'Y'),
+            ("A999917345628", '*'),
+            ("A999917345658", 'O'),
+            ("A999915000001", 'M'),
+            ("A999918000001", '8'),
+        ] {
+            assert_eq!(check_char(din).unwrap(), k, "{din}");
+            assert!(validate(&format!("{din}{k}")).is_ok(), "{din}{k}");
+        }
+    }
+
     #[test]
     fn every_form_of_input() {
         assert_eq!(validate("G123498654321H").unwrap().check_char, 'H');
@@ -298,8 +338,19 @@ mod tests {
         assert_eq!(e.code, "din_flags_invalid");
         let e = validate("G12349865432H").unwrap_err();
         assert_eq!(e.code, "din_length");
-        let e = validate("1123498654321H").unwrap_err();
+        // The FIN never starts with O or 0, has no O, ends in digits.
+        let e = validate("0123498654321H").unwrap_err();
         assert_eq!((e.code, e.position), ("din_fin_invalid", 0));
+        let e = validate("GO23498654321H").unwrap_err();
+        assert_eq!((e.code, e.position), ("din_fin_invalid", 1));
+        let e = validate("G12A498654321H").unwrap_err();
+        assert_eq!((e.code, e.position), ("din_fin_invalid", 3));
+        // A FIN may start with a digit 1–9 (ST-001 §2.4.1).
+        let k = check_char("1123498654321").unwrap();
+        assert!(validate(&format!("1123498654321{k}")).is_ok());
+        // Reserved flag values 97–99.
+        let e = validate("=G12349865432198").unwrap_err();
+        assert_eq!(e.code, "din_flags_invalid");
         let e = validate("G1234X8654321H").unwrap_err();
         assert_eq!((e.code, e.position), ("din_year_invalid", 5));
         let e = validate("G12349865432XH").unwrap_err();
@@ -313,8 +364,14 @@ mod tests {
     }
 
     fn din_strategy() -> impl Strategy<Value = String> {
-        ("[A-Z]", "[A-Z0-9]{4}", "[0-9]{2}", "[0-9]{6}")
-            .prop_map(|(a, b, c, d)| format!("{a}{b}{c}{d}"))
+        (
+            "[A-NP-Z1-9]",
+            "[A-NP-Z0-9]{2}",
+            "[0-9]{2}",
+            "[0-9]{2}",
+            "[0-9]{6}",
+        )
+            .prop_map(|(a, b, c, y, d)| format!("{a}{b}{c}{y}{d}"))
     }
 
     proptest! {
@@ -325,8 +382,18 @@ mod tests {
         fn every_substitution_is_detected(din in din_strategy(), pos in 0usize..13, pick in 0usize..36) {
             let original = Din::parse(&din).unwrap().check_char();
             let b = din.as_bytes();
-            let alphabet: &[u8] = if pos == 0 { &ALPHABET[10..36] } else if pos < 5 { &ALPHABET[..36] } else { &ALPHABET[..10] };
-            let c = alphabet[pick % alphabet.len()];
+            // A substitute the DIN's shape allows at that position, so the
+            // check character alone must catch it.
+            let allowed: Vec<u8> = ALPHABET[..36]
+                .iter()
+                .copied()
+                .filter(|c| match pos {
+                    0 => *c != b'O' && *c != b'0',
+                    1 | 2 => *c != b'O',
+                    _ => c.is_ascii_digit(),
+                })
+                .collect();
+            let c = allowed[pick % allowed.len()];
             prop_assume!(c != b[pos]);
             let mut changed = b.to_vec();
             changed[pos] = c;

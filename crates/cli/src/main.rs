@@ -81,6 +81,14 @@ enum IsbtCmd {
     /// non-zero with the reason when the DIN, its flags or its check
     /// character is wrong.
     Validate { input: String },
+    /// Write the DIN's Code 128 barcode (`=`, the DIN, the check flags) as
+    /// SVG, with the eye-readable DIN and check character beneath.
+    Barcode {
+        din: String,
+        /// Output file; standard output when omitted.
+        #[arg(long)]
+        out: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -785,6 +793,21 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                         &serde_json::json!({"din": din, "check_char": k.to_string()}),
                         |_| k.to_string(),
                     );
+                }
+                IsbtCmd::Barcode { din, out } => {
+                    let compact: String = din.split_whitespace().collect::<String>().to_uppercase();
+                    let d = celltrail_core::isbt::Din::parse(&compact).map_err(din_error)?;
+                    let data = format!("={}{}", d.as_string(), d.check_flags());
+                    let svg = celltrail_core::code128::svg(&data, 2, 80, &d.eye_readable())
+                        .map_err(|e| CliError {
+                            code: e.code(),
+                            message: e.to_string(),
+                            exit: 1,
+                        })?;
+                    match out {
+                        Some(path) => std::fs::write(&path, svg).map_err(io_err)?,
+                        None => println!("{svg}"),
+                    }
                 }
                 IsbtCmd::Validate { input } => {
                     let v = celltrail_core::isbt::validate(&input).map_err(din_error)?;

@@ -493,6 +493,14 @@ fn isbt_check_character_and_validation() {
         err.contains("din_year_invalid") && err.contains("年份"),
         "{err}"
     );
+    // The barcode reads back to "=", the DIN and its check flags (77).
+    let (code, svg, _) = celltrail(&["isbt", "barcode", "G123498654321"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        celltrail_core::code128::decode_svg(&svg, 2).unwrap(),
+        "=G12349865432177"
+    );
+    assert!(svg.contains("G1234 98 654321 H"), "{svg}");
     let (code, out, _) = celltrail(&["--json", "isbt", "check-char", "G123498654321"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -26,6 +26,7 @@
 pub mod access;
 pub mod calendar;
 pub mod code128;
+pub mod coldchain;
 pub mod consent;
 pub mod ethics;
 pub mod i18n;

@@ -5,13 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # fonts-wqy-zenhei: Chinese glyphs in the browser tests' screenshots.
-if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-wqy-zenhei >/dev/null 2>&1; then
+# dmtx-utils and zbar-tools: peer decoders that read CellTrail's barcodes.
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 \
+  || ! command -v dmtxread >/dev/null 2>&1 || ! command -v zbarimg >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian chromium, chromium-driver and a CJK font for the browser tests"
+    echo "installing Debian chromium, chromium-driver, a CJK font and barcode readers for the tests"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei dmtx-utils zbar-tools >/dev/null
   else
-    echo "browser tests need Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)" >&2
+    echo "the tests need Debian's chromium, chromium-driver, dmtx-utils and zbar-tools (apt-get install chromium chromium-driver dmtx-utils zbar-tools)" >&2
     exit 1
   fi
 fi

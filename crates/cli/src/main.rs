@@ -88,6 +88,9 @@ enum IsbtCmd {
         /// Output file; standard output when omitted.
         #[arg(long)]
         out: Option<String>,
+        /// A Data Matrix symbol instead of Code 128.
+        #[arg(long)]
+        datamatrix: bool,
     },
 }
 
@@ -794,16 +797,31 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                         |_| k.to_string(),
                     );
                 }
-                IsbtCmd::Barcode { din, out } => {
+                IsbtCmd::Barcode {
+                    din,
+                    out,
+                    datamatrix,
+                } => {
                     let compact: String = din.split_whitespace().collect::<String>().to_uppercase();
                     let d = celltrail_core::isbt::Din::parse(&compact).map_err(din_error)?;
                     let data = format!("={}{}", d.as_string(), d.check_flags());
-                    let svg = celltrail_core::code128::svg(&data, 2, 80, &d.eye_readable())
-                        .map_err(|e| CliError {
-                            code: e.code(),
-                            message: e.to_string(),
-                            exit: 1,
-                        })?;
+                    let svg = if datamatrix {
+                        let symbol =
+                            celltrail_core::datamatrix::encode(&data).map_err(|e| CliError {
+                                code: "barcode_unencodable",
+                                message: e.to_string(),
+                                exit: 1,
+                            })?;
+                        celltrail_core::datamatrix::svg(&symbol, 6)
+                    } else {
+                        celltrail_core::code128::svg(&data, 2, 80, &d.eye_readable()).map_err(
+                            |e| CliError {
+                                code: e.code(),
+                                message: e.to_string(),
+                                exit: 1,
+                            },
+                        )?
+                    };
                     match out {
                         Some(path) => std::fs::write(&path, svg).map_err(io_err)?,
                         None => println!("{svg}"),

@@ -501,6 +501,13 @@ fn isbt_check_character_and_validation() {
         "=G12349865432177"
     );
     assert!(svg.contains("G1234 98 654321 H"), "{svg}");
+    let (code, svg, _) = celltrail(&["isbt", "barcode", "G123498654321", "--datamatrix"]);
+    assert_eq!(code, 0);
+    let symbol = celltrail_core::datamatrix::read_svg(&svg, 6, 16).unwrap();
+    assert_eq!(
+        celltrail_core::datamatrix::decode(&symbol).unwrap(),
+        "=G12349865432177"
+    );
     let (code, out, _) = celltrail(&["--json", "isbt", "check-char", "G123498654321"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -249,6 +249,30 @@ pub fn svg(data: &str, module: u32, height: u32, text: &str) -> Result<String, B
     Ok(s)
 }
 
+/// The barcode as a portable bitmap (netpbm P1): `scale` pixels per
+/// module, `height` pixels tall, ten modules of quiet zone each side.
+pub fn pbm(data: &str, scale: usize, height: usize) -> Result<String, BarcodeError> {
+    let m = modules(&encode(data)?);
+    let width = (m.len() + 20) * scale;
+    let row: Vec<&str> = (0..width)
+        .map(|px| {
+            let k = px / scale;
+            if (10..10 + m.len()).contains(&k) && m[k - 10] {
+                "1"
+            } else {
+                "0"
+            }
+        })
+        .collect();
+    let row = row.join(" ");
+    let mut out = format!("P1\n{width} {height}\n");
+    for _ in 0..height {
+        out.push_str(&row);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// Reads the bars of an SVG written by [`svg`] back into modules (the
 /// rectangles' x and width over the module size) and decodes them.
 pub fn decode_svg(svg: &str, module: u32) -> Result<String, BarcodeError> {

@@ -28,6 +28,7 @@ pub mod calendar;
 pub mod code128;
 pub mod coldchain;
 pub mod consent;
+pub mod datamatrix;
 pub mod ethics;
 pub mod i18n;
 pub mod isbt;

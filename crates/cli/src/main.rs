@@ -92,6 +92,24 @@ enum IsbtCmd {
         #[arg(long)]
         datamatrix: bool,
     },
+    /// Write a product label (Chinese and English, Code 128 and Data
+    /// Matrix) as PDF or SVG, by the output file's extension.
+    Label {
+        #[arg(long)]
+        din: String,
+        /// ISBT 128 product code, e.g. S1295A00.
+        #[arg(long)]
+        product_code: Option<String>,
+        #[arg(long)]
+        zh: String,
+        #[arg(long)]
+        en: String,
+        /// Extra lines (expiry, storage), repeatable.
+        #[arg(long)]
+        note: Vec<String>,
+        #[arg(long)]
+        out: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -826,6 +844,36 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                         Some(path) => std::fs::write(&path, svg).map_err(io_err)?,
                         None => println!("{svg}"),
                     }
+                }
+                IsbtCmd::Label {
+                    din,
+                    product_code,
+                    zh,
+                    en,
+                    note,
+                    out,
+                } => {
+                    let compact: String = din.split_whitespace().collect::<String>().to_uppercase();
+                    let input = celltrail_core::label::LabelInput {
+                        din: celltrail_core::isbt::Din::parse(&compact).map_err(din_error)?,
+                        product_code,
+                        product_zh: zh,
+                        product_en: en,
+                        notes: note,
+                    };
+                    let unencodable = |e: celltrail_core::code128::BarcodeError| CliError {
+                        code: e.code(),
+                        message: e.to_string(),
+                        exit: 1,
+                    };
+                    let bytes = if out.to_lowercase().ends_with(".svg") {
+                        celltrail_core::label::svg(&input)
+                            .map_err(unencodable)?
+                            .into_bytes()
+                    } else {
+                        celltrail_core::label::pdf(&input).map_err(unencodable)?
+                    };
+                    std::fs::write(&out, bytes).map_err(io_err)?;
                 }
                 IsbtCmd::Validate { input } => {
                     let v = celltrail_core::isbt::validate(&input).map_err(din_error)?;

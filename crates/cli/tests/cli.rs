@@ -508,6 +508,29 @@ fn isbt_check_character_and_validation() {
         celltrail_core::datamatrix::decode(&symbol).unwrap(),
         "=G12349865432177"
     );
+    // A label as PDF: both barcodes read back from the printed bars.
+    let pdf_path = std::env::temp_dir().join(format!("celltrail-label-{}.pdf", std::process::id()));
+    let (code, _, err) = celltrail(&[
+        "isbt",
+        "label",
+        "--din",
+        "G123417654321",
+        "--product-code",
+        "S1295A00",
+        "--zh",
+        "CD19 CAR-T 细胞注射液",
+        "--en",
+        "CD19 CAR-T cells",
+        "--out",
+        pdf_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let pdf = std::fs::read(&pdf_path).unwrap();
+    let (linear, matrix) =
+        celltrail_core::label::read_back(&celltrail_core::pdf::extract_rects(&pdf));
+    assert_eq!(linear, vec!["=G12341765432170", "=<S1295A00"]);
+    assert_eq!(matrix.as_deref(), Some("=G12341765432170=<S1295A00"));
+    let _ = std::fs::remove_file(pdf_path);
     let (code, out, _) = celltrail(&["--json", "isbt", "check-char", "G123498654321"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

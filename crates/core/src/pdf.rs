@@ -178,7 +178,72 @@ pub fn document(lines: &[Line], meta: &Meta) -> Vec<u8> {
                 .push((y, l.size, piece));
         }
     }
-    let n = pages.len();
+    let streams: Vec<String> = pages.iter().map(|p| page_stream(p)).collect();
+    write_pdf(&streams, (PAGE_W, PAGE_H), meta)
+}
+
+/// Something drawn on a page: text at a point (its baseline's start), or a
+/// filled black rectangle. Coordinates in points from the bottom left.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    Text {
+        x: f32,
+        y: f32,
+        size: f32,
+        text: String,
+    },
+    Rect {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+    },
+}
+
+/// One page of the given size (points) with the items drawn on it.
+pub fn drawing(items: &[Item], size: (f32, f32), meta: &Meta) -> Vec<u8> {
+    let mut s = String::new();
+    let mut rects = String::new();
+    for i in items {
+        match i {
+            Item::Rect { x, y, w, h } => {
+                let _ = writeln!(rects, "{x:.2} {y:.2} {w:.2} {h:.2} re");
+            }
+            Item::Text { x, y, size, text } => {
+                let mut line = page_stream(&[(*y, *size, text.clone())]);
+                line = line.replacen(&format!("BT {MARGIN} "), &format!("BT {x:.2} "), 1);
+                s.push_str(&line);
+            }
+        }
+    }
+    if !rects.is_empty() {
+        s.push_str("0 g\n");
+        s.push_str(&rects);
+        s.push_str("f\n");
+    }
+    write_pdf(&[s], size, meta)
+}
+
+/// The filled rectangles a PDF written by [`drawing`] draws: (x, y, w, h).
+/// Used by tests to read printed barcodes back.
+pub fn extract_rects(pdf: &[u8]) -> Vec<(f32, f32, f32, f32)> {
+    let text = String::from_utf8_lossy(pdf);
+    text.lines()
+        .filter_map(|l| {
+            let l = l.strip_suffix(" re")?;
+            let v: Vec<f32> = l
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            (v.len() == 4).then(|| (v[0], v[1], v[2], v[3]))
+        })
+        .collect()
+}
+
+/// Writes the document: catalog, pages, the two fonts, the info
+/// dictionary, then each page and its content stream.
+fn write_pdf(streams: &[String], (page_w, page_h): (f32, f32), meta: &Meta) -> Vec<u8> {
+    let n = streams.len();
     // Objects: 1 catalog, 2 pages, 3 Helvetica, 4 STSong (Type0), 5 CIDFont,
     // 6 descriptor, 7 info, then per page: page, contents.
     let mut objects: Vec<String> = Vec::new();
@@ -199,10 +264,9 @@ pub fn document(lines: &[Line], meta: &Meta) -> Vec<u8> {
         ucs2_title(&meta.title),
         meta.created
     ));
-    for (i, p) in pages.iter().enumerate() {
-        let content = page_stream(p);
+    for (i, content) in streams.iter().enumerate() {
         objects.push(format!(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_W} {PAGE_H}] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {} 0 R >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {page_w} {page_h}] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {} 0 R >>",
             9 + 2 * i
         ));
         objects.push(format!(

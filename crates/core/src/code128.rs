@@ -234,10 +234,7 @@ pub fn svg(data: &str, module: u32, height: u32, text: &str) -> Result<String, B
         }
     }
     if !text.is_empty() {
-        let esc = text
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;");
+        let esc = xml_escape(text);
         let _ = write!(
             s,
             "<text x=\"{}\" y=\"{}\" font-family=\"monospace\" font-size=\"12\" text-anchor=\"middle\">{esc}</text>",
@@ -271,6 +268,13 @@ pub fn pbm(data: &str, scale: usize, height: usize) -> Result<String, BarcodeErr
         out.push('\n');
     }
     Ok(out)
+}
+
+/// Text for an SVG element: `&`, `<` and `>` escaped.
+pub fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Reads the bars of an SVG written by [`svg`] back into modules (the

@@ -173,10 +173,7 @@ pub fn svg(input: &LabelInput) -> Result<String, code128::BarcodeError> {
                 );
             }
             Item::Text { x, y, size, text } => {
-                let esc = text
-                    .replace('&', "&amp;")
-                    .replace('<', "&lt;")
-                    .replace('>', "&gt;");
+                let esc = code128::xml_escape(text);
                 let _ = write!(
                     s,
                     "<text x=\"{x:.2}\" y=\"{:.2}\" font-size=\"{size}\" font-family=\"sans-serif\">{esc}</text>",

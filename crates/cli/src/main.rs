@@ -856,7 +856,11 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                     let compact: String = din.split_whitespace().collect::<String>().to_uppercase();
                     let input = celltrail_core::label::LabelInput {
                         din: celltrail_core::isbt::Din::parse(&compact).map_err(din_error)?,
-                        product_code,
+                        product_code: product_code
+                            .as_deref()
+                            .map(celltrail_core::isbt::product_code)
+                            .transpose()
+                            .map_err(din_error)?,
                         product_zh: zh,
                         product_en: en,
                         notes: note,

@@ -531,6 +531,22 @@ fn isbt_check_character_and_validation() {
     assert_eq!(linear, vec!["=G12341765432170", "=<S1295A00"]);
     assert_eq!(matrix.as_deref(), Some("=G12341765432170=<S1295A00"));
     let _ = std::fs::remove_file(pdf_path);
+    let (code, _, err) = celltrail(&[
+        "isbt",
+        "label",
+        "--din",
+        "G123417654321",
+        "--product-code",
+        "S12A5A00",
+        "--zh",
+        "细胞",
+        "--en",
+        "cells",
+        "--out",
+        "/dev/null",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("product_code_invalid"), "{err}");
     let (code, out, _) = celltrail(&["--json", "isbt", "check-char", "G123498654321"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -81,6 +81,7 @@ pub const ERROR_CODES: &[&str] = &[
     "din_flags_invalid",
     "din_flag_check_mismatch",
     "din_check_char_mismatch",
+    "product_code_invalid",
 ];
 
 /// A Donation Identification Number, checked for shape.
@@ -251,6 +252,29 @@ pub fn validate(input: &str) -> Result<Validated, DinError> {
     })
 }
 
+/// Checks the shape of a product code (data structure 003 content,
+/// ISBT 128 ST-001): a letter for the product group (S for cellular
+/// therapy), four digits of the product description code, then the type
+/// of collection and a two-character division, letters or digits — e.g.
+/// `S1295A00`. What the description code means is in ICCBBA's licensed
+/// product database, which this does not need.
+pub fn product_code(code: &str) -> Result<String, DinError> {
+    let c: String = code.trim().to_ascii_uppercase();
+    let b = c.as_bytes();
+    if b.len() != 8 {
+        return Err(DinError::new("product_code_invalid", b.len().min(8)));
+    }
+    let ok = |i: usize| match i {
+        0 => b[0].is_ascii_uppercase(),
+        1..=4 => b[i].is_ascii_digit(),
+        _ => b[i].is_ascii_uppercase() || b[i].is_ascii_digit(),
+    };
+    match (0..8).find(|i| !ok(*i)) {
+        Some(i) => Err(DinError::new("product_code_invalid", i)),
+        None => Ok(c),
+    }
+}
+
 /// The check character of a 13-character DIN.
 pub fn check_char(din: &str) -> Result<char, DinError> {
     let compact: String = din
@@ -361,6 +385,18 @@ mod tests {
         assert_eq!(e.code, "din_char_invalid");
         let e = validate("G123498654321#").unwrap_err();
         assert_eq!(e.code, "din_char_invalid");
+    }
+
+    #[test]
+    fn product_codes() {
+        assert_eq!(product_code(" s1295a00 ").unwrap(), "S1295A00");
+        assert_eq!(product_code("E0001V00").unwrap(), "E0001V00");
+        assert_eq!(product_code("S12A5A00").unwrap_err().position, 3);
+        assert_eq!(
+            product_code("S1295A0").unwrap_err().code,
+            "product_code_invalid"
+        );
+        assert_eq!(product_code("S1295A0-").unwrap_err().position, 7);
     }
 
     fn din_strategy() -> impl Strategy<Value = String> {

@@ -94,6 +94,14 @@ impl Scopes {
             .into_iter()
             .try_fold(Scopes::NONE, |acc, n| Ok(acc.with(n.parse::<Scope>()?)))
     }
+    /// The set as stored: bit `1 << n` for the n-th scope of [`Scope::ALL`].
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+    /// The set from its stored bits; `None` when a bit names no scope.
+    pub fn from_bits(b: u8) -> Option<Scopes> {
+        (b >> Scope::ALL.len() == 0).then_some(Scopes(b))
+    }
     pub fn names(self) -> Vec<&'static str> {
         self.iter().map(Scope::as_str).collect()
     }
@@ -915,6 +923,8 @@ mod tests {
         let j = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<Scopes>(&j).unwrap(), s);
         assert!(Scopes::parse(["everything"]).is_err());
+        assert_eq!(Scopes::from_bits(s.bits()), Some(s));
+        assert_eq!(Scopes::from_bits(128), None);
     }
 
     #[test]

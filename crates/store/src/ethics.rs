@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{StoreError, StoreResult};
-use crate::projection::{Op, SignaturePayload, Val};
+use crate::projection::{ot, payload, t, Op, SignaturePayload, Val};
 use crate::service::{
     check_reason, check_signature, iso_date, optional, reason_text, required, visible_project,
     Actor, SignInput, When,
@@ -303,35 +303,11 @@ pub struct ConsentWithdrawn {
 
 // ---------------------------------------------------------------- projection
 
-fn t(s: &str) -> Val {
-    Val::Text(s.to_string())
-}
-fn ot(s: &Option<String>) -> Val {
-    Val::OptText(s.clone())
-}
 fn js(v: &impl Serialize) -> StoreResult<Val> {
     Ok(Val::Text(serde_json::to_string(v)?))
 }
 fn bits(s: Scopes) -> Val {
-    Val::Int(s.names().iter().fold(0i64, |acc, n| {
-        acc | n.parse::<Scope>().map(|x| 1i64 << (x as u8)).unwrap_or(0)
-    }))
-}
-fn scopes_of_bits(b: i64) -> Scopes {
-    Scope::ALL
-        .iter()
-        .copied()
-        .filter(|s| b & (1i64 << (*s as u8)) != 0)
-        .collect()
-}
-
-fn payload<T: serde::de::DeserializeOwned>(ev: &celltrail_ledger::Event) -> StoreResult<T> {
-    serde_json::from_value(ev.payload.clone()).map_err(|e| {
-        StoreError::internal(
-            "event_payload_invalid",
-            format!("{} seq {} ({}): {e}", ev.stream, ev.seq, ev.kind),
-        )
-    })
+    Val::Int(i64::from(s.bits()))
 }
 
 /// The SQL operations an event of this module implies.
@@ -612,7 +588,11 @@ fn json_text<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(
 }
 
 fn scope_bits<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Scopes, D::Error> {
-    Ok(scopes_of_bits(i64::deserialize(d)?))
+    let b = i64::deserialize(d)?;
+    u8::try_from(b)
+        .ok()
+        .and_then(Scopes::from_bits)
+        .ok_or_else(|| serde::de::Error::custom(format!("scope bits {b}")))
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

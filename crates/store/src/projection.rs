@@ -152,14 +152,14 @@ pub struct Op {
     pub args: Vec<Val>,
 }
 
-fn t(s: &str) -> Val {
+pub(crate) fn t(s: &str) -> Val {
     Val::Text(s.to_string())
 }
-fn ot(s: &Option<String>) -> Val {
+pub(crate) fn ot(s: &Option<String>) -> Val {
     Val::OptText(s.clone())
 }
 
-fn payload<T: serde::de::DeserializeOwned>(ev: &Event) -> StoreResult<T> {
+pub(crate) fn payload<T: serde::de::DeserializeOwned>(ev: &Event) -> StoreResult<T> {
     serde_json::from_value(ev.payload.clone()).map_err(|e| {
         StoreError::internal(
             "event_payload_invalid",

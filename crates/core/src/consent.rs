@@ -314,6 +314,14 @@ impl Timeline {
         }
     }
 
+    /// Every change with its day, in day order.
+    pub fn entries(&self) -> Vec<(NaiveDate, Change)> {
+        self.changes
+            .iter()
+            .filter_map(|(d, c)| NaiveDate::from_num_days_from_ce_opt(*d).map(|d| (d, *c)))
+            .collect()
+    }
+
     /// The day of the latest change, if any.
     pub fn last_day(&self) -> Option<NaiveDate> {
         self.changes
@@ -777,6 +785,15 @@ mod tests {
         .concat();
         assert_eq!(&text[..14], "2026-01-10g127");
         assert_eq!(Some(&Timeline::parse(&text).unwrap()), ix.timeline("s1"));
+        let entries = ix.timeline("s1").unwrap().entries();
+        assert_eq!(entries.len(), 5);
+        assert_eq!(
+            entries[1],
+            (
+                d("2026-03-01"),
+                Change::Withdraw(Scopes::NONE.with(Scope::CommercialUse))
+            )
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use celltrail_core::consent::{SampleDisposition, Scope, Timeline};
+use celltrail_core::consent::{Change, SampleDisposition, Scope, Timeline};
 use celltrail_core::ethics::{Decision, Expertise, MemberRole, Route, Sex, SubmissionType};
 use celltrail_core::Lang;
 use celltrail_store::error::StoreError;
@@ -1344,25 +1344,16 @@ async fn show_consent(
     };
     let timeline = Timeline::parse(&s.timeline).unwrap_or_default();
     let now = timeline.scopes_at(When::now().today);
-    let history = s
-        .timeline
-        .split(';')
-        .filter(|x| x.len() > 11)
-        .map(|x| {
-            let (d, rest) = x.split_at(10);
-            let (k, bits) = rest.split_at(1);
-            let bits: i64 = bits.parse().unwrap_or(0);
-            let labels = Scope::ALL
-                .iter()
-                .filter(|sc| bits & (1 << (**sc as u8)) != 0)
-                .map(|sc| sc.label(lang))
-                .collect();
-            let change = if k == "g" {
-                "consent.granted"
-            } else {
-                "consent.withdrawn"
+    let history = timeline
+        .entries()
+        .into_iter()
+        .map(|(day, change)| {
+            let (key, scopes) = match change {
+                Change::Grant(x) => ("consent.granted", x),
+                Change::Withdraw(x) => ("consent.withdrawn", x),
             };
-            (d.to_string(), l.t(change).to_string(), labels)
+            let labels = scopes.iter().map(|sc| sc.label(lang)).collect();
+            (day.to_string(), l.t(key).to_string(), labels)
         })
         .collect();
     let page = ConsentPage {

@@ -634,6 +634,20 @@ impl MemberRow {
     }
 }
 
+/// The core's view of sitting members, for the composition, quorum and
+/// tally rules.
+fn members_of(rows: &[MemberRow]) -> StoreResult<Vec<Member>> {
+    rows.iter().map(MemberRow::member).collect()
+}
+
+/// A finding of the core's rules as a store error with its arguments.
+fn with_finding_args(mut e: StoreError, f: &et::Finding) -> StoreError {
+    for (k, v) in &f.args {
+        e = e.with_arg(k, v.clone());
+    }
+    e
+}
+
 /// A committee with its sitting members and what its composition lacks.
 #[derive(Clone, Debug, Serialize)]
 pub struct CommitteeView {
@@ -655,10 +669,7 @@ pub async fn committee(store: &dyn Store, id: &str) -> StoreResult<Option<Commit
         return Ok(None);
     };
     let members = sitting_members(store, id).await?;
-    let core: Vec<Member> = members
-        .iter()
-        .map(MemberRow::member)
-        .collect::<StoreResult<_>>()?;
+    let core = members_of(&members)?;
     Ok(Some(CommitteeView {
         committee: c,
         findings: et::check_composition(&core),
@@ -718,6 +729,14 @@ impl SubmissionRow {
         let start = day(&self.submitted_at).unwrap_or(today);
         let end = self.decided_at.as_deref().and_then(day).unwrap_or(today);
         (end - start).num_days()
+    }
+
+    /// Decided, and the decision lets the research go on.
+    pub fn approved(&self) -> bool {
+        self.decision
+            .as_deref()
+            .and_then(|d| d.parse::<Decision>().ok())
+            .is_some_and(Decision::approves)
     }
 
     /// Open longer than the committee's time to decide.
@@ -1699,10 +1718,7 @@ pub async fn meeting(store: &dyn Store, id: &str) -> StoreResult<Option<MeetingV
             .await?,
     )?;
     let members = sitting_members(store, &m.committee_id).await?;
-    let core: Vec<Member> = members
-        .iter()
-        .map(MemberRow::member)
-        .collect::<StoreResult<_>>()?;
+    let core = members_of(&members)?;
     let present: Vec<&str> = m.present.iter().map(String::as_str).collect();
     let quorum = items
         .iter()
@@ -1803,11 +1819,7 @@ pub async fn record_attendance(
         .await?
         .ok_or_else(|| StoreError::not_found("meeting_not_found", meeting_id.to_string()))?;
     managed_committee(store, actor, &m.meeting.committee_id).await?;
-    let core: Vec<Member> = m
-        .members
-        .iter()
-        .map(MemberRow::member)
-        .collect::<StoreResult<_>>()?;
+    let core = members_of(&m.members)?;
     let findings = et::check_composition(&core);
     if let Some(f) = findings.first() {
         return Err(StoreError::conflict("committee_invalid", f.code).with_arg("finding", f.code));
@@ -1893,27 +1905,17 @@ pub async fn vote_item(
     }
     if let Some((_, findings)) = m.quorum.iter().find(|(s, _)| s == submission_id) {
         if let Some(f) = findings.first() {
-            let mut e = StoreError::conflict(f.code, submission_id.to_string());
-            for (k, v) in &f.args {
-                e = e.with_arg(k, v.clone());
-            }
-            return Err(e);
+            return Err(with_finding_args(
+                StoreError::conflict(f.code, submission_id.to_string()),
+                f,
+            ));
         }
     }
-    let core: Vec<Member> = m
-        .members
-        .iter()
-        .map(MemberRow::member)
-        .collect::<StoreResult<_>>()?;
+    let core = members_of(&m.members)?;
     let present: Vec<&str> = m.meeting.present.iter().map(String::as_str).collect();
     let recused: Vec<&str> = item.recused.iter().map(String::as_str).collect();
-    let tally = et::tally(&core, &present, &recused, &input.votes).map_err(|f| {
-        let mut e = StoreError::invalid(f.code, "votes", "vote refused");
-        for (k, v) in &f.args {
-            e = e.with_arg(k, v.clone());
-        }
-        e
-    })?;
+    let tally = et::tally(&core, &present, &recused, &input.votes)
+        .map_err(|f| with_finding_args(StoreError::invalid(f.code, "votes", "vote refused"), &f))?;
     let s = committee_submission(store, actor, submission_id).await?;
     let mut batch = vec![actor.event(
         meeting_stream(meeting_id),
@@ -2056,16 +2058,10 @@ pub async fn approval_for_site(
         .filter(|s| relied.contains(&s.id))
         .map(|s| s.committee_id.as_str())
         .collect();
-    let approving = |s: &&SubmissionRow| {
-        s.decision
-            .as_deref()
-            .and_then(|d| d.parse::<Decision>().ok())
-            .is_some_and(Decision::approves)
-    };
     let covering: Vec<&SubmissionRow> = subs
         .iter()
         .filter(|s| s.site_id == site_id || lead_committees.contains(&s.committee_id.as_str()))
-        .filter(approving)
+        .filter(|s| s.approved())
         .collect();
     // An exempt study stays approved: exemption has no continuing review.
     if let Some(s) = covering.iter().find(|s| s.route == Route::Exempt.as_str()) {
@@ -2637,13 +2633,7 @@ pub async fn propose_reliance(
             "the lead institution proposes",
         ));
     }
-    if !lead
-        .submission
-        .decision
-        .as_deref()
-        .and_then(|d| d.parse::<Decision>().ok())
-        .is_some_and(Decision::approves)
-    {
+    if !lead.submission.approved() {
         return Err(StoreError::conflict(
             "lead_review_not_approved",
             lead_submission_id.to_string(),
@@ -2830,8 +2820,13 @@ pub async fn move_reliance(
 }
 
 /// Days saved by reliance on one study: each relying site's days from the
-/// lead decision to reliance, against the lead's own review time.
-pub async fn reliance_days_saved(store: &dyn Store, project_id: &str) -> StoreResult<i64> {
+/// lead decision to reliance, against the lead's own review time (open
+/// steps counted to `today`).
+pub async fn reliance_days_saved(
+    store: &dyn Store,
+    project_id: &str,
+    today: NaiveDate,
+) -> StoreResult<i64> {
     let rs = reliances(store, project_id).await?;
     let Some(first) = rs.first() else {
         return Ok(0);
@@ -2840,7 +2835,6 @@ pub async fn reliance_days_saved(store: &dyn Store, project_id: &str) -> StoreRe
         return Ok(0);
     };
     let day = |s: &str| NaiveDate::parse_from_str(s.get(..10).unwrap_or(""), "%Y-%m-%d").ok();
-    let today = chrono::Utc::now().date_naive();
     let lead_days = lead.submission.clock_days(today);
     let decided = lead
         .submission

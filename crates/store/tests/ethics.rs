@@ -579,7 +579,9 @@ async fn multi_centre_review_reliance_and_dynamic_consent_on_every_backend() {
         // Lead review took 19 days (06-01 → 06-20); sites relied 10 days
         // after the decision: 9 days saved at each of two sites.
         assert_eq!(
-            e::reliance_days_saved(store.as_ref(), &p.id).await.unwrap(),
+            e::reliance_days_saved(store.as_ref(), &p.id, t3.today)
+                .await
+                .unwrap(),
             18,
             "{}",
             b.name

@@ -236,7 +236,7 @@ pub async fn project_ethics(
         approvals,
         submissions,
         reliances,
-        days_saved_by_reliance: e::reliance_days_saved(s, id).await?,
+        days_saved_by_reliance: e::reliance_days_saved(s, id, today).await?,
         consent_versions: e::consent_versions(s, id).await?,
         pending_reconsent: pending,
         subjects,

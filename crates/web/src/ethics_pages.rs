@@ -592,15 +592,17 @@ pub async fn submission_page(
             .map(|m| m.name.clone())
             .unwrap_or_else(|| rid.to_string())
     };
+    let pool = e::experts(store).await.unwrap_or_default();
+    let expert_name = |id: &str| {
+        pool.iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
     let mut reviewers = Vec::new();
     for r in &v.reviewers {
         let name = if r.reviewer_kind == "expert" {
-            e::experts(store)
-                .await
-                .ok()
-                .and_then(|x| x.into_iter().find(|x| x.id == r.reviewer))
-                .map(|x| x.name)
-                .unwrap_or_else(|| r.reviewer.clone())
+            expert_name(&r.reviewer)
         } else {
             name_of(&r.reviewer)
         };
@@ -614,16 +616,10 @@ pub async fn submission_page(
                 .unwrap_or_else(|| l.t("reviewer.pending").to_string()),
         ));
     }
-    let pool = e::experts(store).await.unwrap_or_default();
     let mut exclusions = Vec::new();
     for x in &v.exclusions {
-        let name = pool
-            .iter()
-            .find(|p| p.id == x.expert)
-            .map(|p| p.name.clone())
-            .unwrap_or_else(|| x.expert.clone());
         exclusions.push((
-            name,
+            expert_name(&x.expert),
             l.t(&format!("exclusion.{}", x.reason)).to_string(),
             org_name(&st, l, &x.org).await,
         ));
@@ -1183,14 +1179,7 @@ async fn study_forms(
         f.lead = pe
             .submissions
             .iter()
-            .filter(|s| {
-                s.site_id == a.org_id
-                    && s.kind == "initial"
-                    && s.decision
-                        .as_deref()
-                        .and_then(|d| d.parse::<Decision>().ok())
-                        .is_some_and(Decision::approves)
-            })
+            .filter(|s| s.site_id == a.org_id && s.kind == "initial" && s.approved())
             .map(|s| s.id.clone())
             .next_back();
         if f.lead.is_some() {

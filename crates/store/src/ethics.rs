@@ -2479,10 +2479,11 @@ pub async fn gated_subjects(
         if site.as_ref().is_some_and(|x| *x != s.site_id) {
             continue;
         }
-        let t = Timeline::parse(&s.timeline)
+        let permits = gate
+            .permits_compact(&s.timeline)
             .map_err(|e| StoreError::internal(e.code, "subjects.timeline"))?;
-        if gate.permits(&t) {
-            out.permitted.push((s, t));
+        if permits {
+            out.permitted.push(s);
         } else {
             out.refused.push(s);
         }
@@ -2493,7 +2494,7 @@ pub async fn gated_subjects(
 /// Subjects split by the consent check.
 #[derive(Clone, Debug, Default)]
 pub struct Gated {
-    pub permitted: Vec<(SubjectRow, Timeline)>,
+    pub permitted: Vec<SubjectRow>,
     pub refused: Vec<SubjectRow>,
 }
 
@@ -2518,7 +2519,7 @@ pub async fn export_dataset(
 ) -> StoreResult<ExportCount> {
     let gated = gated_subjects(store, actor, project_id, scope, when.today).await?;
     out.extend_from_slice(DATASET_HEADER);
-    for (s, _) in &gated.permitted {
+    for s in &gated.permitted {
         write_subject(out, s);
     }
     Ok(gated.count())
@@ -2561,7 +2562,9 @@ pub async fn export_fhir(
     let study = format!("ResearchStudy/{project_id}");
     let date = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
     let mut entries = Vec::new();
-    for (s, timeline) in &gated.permitted {
+    for s in &gated.permitted {
+        let timeline = Timeline::parse(&s.timeline)
+            .map_err(|e| StoreError::internal(e.code, "subjects.timeline"))?;
         let patient = format!("Patient/{}", s.id);
         let consent_ref = format!("Consent/{}", s.id);
         let events = store.stream_events(&subject_stream(&s.id)).await?;

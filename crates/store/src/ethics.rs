@@ -779,6 +779,34 @@ pub struct SubmissionView {
     pub record_hash: String,
 }
 
+impl SubmissionView {
+    /// The decision the chair may sign without a meeting, and how it was
+    /// reached: approval of an exempt study, or the agreed opinion of a
+    /// simplified review that every designated reviewer (two or more) gave
+    /// and that no one referred to a meeting. Otherwise why not:
+    /// `opinions_outstanding` or `meeting_required`.
+    pub fn decision_without_meeting(&self) -> Result<(Decision, &'static str), &'static str> {
+        let s = &self.submission;
+        match s.route.as_str() {
+            "exempt" => Ok((Decision::Approve, "exempt")),
+            "simplified" if s.status != "meeting_pending" => {
+                let opinions: Vec<Decision> = self
+                    .reviewers
+                    .iter()
+                    .filter_map(|r| r.opinion.as_deref().and_then(|o| o.parse().ok()))
+                    .collect();
+                if opinions.len() < self.reviewers.len() || self.reviewers.len() < 2 {
+                    return Err("opinions_outstanding");
+                }
+                et::simplified_outcome(&opinions, false)
+                    .map(|d| (d, "simplified"))
+                    .ok_or("meeting_required")
+            }
+            _ => Err("meeting_required"),
+        }
+    }
+}
+
 pub async fn submission(store: &dyn Store, id: &str) -> StoreResult<Option<SubmissionView>> {
     let Some(s) = rows::<SubmissionRow>(
         store
@@ -1628,32 +1656,9 @@ pub async fn decide_without_meeting(
 ) -> StoreResult<SubmissionView> {
     actor.require(Permission::EthicsReview)?;
     let s = committee_submission(store, actor, submission_id).await?;
-    let (decision, via) = match s.submission.route.as_str() {
-        "exempt" => (Decision::Approve, "exempt"),
-        "simplified" if s.submission.status != "meeting_pending" => {
-            let opinions: Vec<Decision> = s
-                .reviewers
-                .iter()
-                .filter_map(|r| r.opinion.as_deref().and_then(|o| o.parse().ok()))
-                .collect();
-            if opinions.len() < s.reviewers.len() || s.reviewers.len() < 2 {
-                return Err(StoreError::conflict(
-                    "opinions_outstanding",
-                    submission_id.to_string(),
-                ));
-            }
-            let d = et::simplified_outcome(&opinions, false).ok_or_else(|| {
-                StoreError::conflict("meeting_required", submission_id.to_string())
-            })?;
-            (d, "simplified")
-        }
-        _ => {
-            return Err(StoreError::conflict(
-                "meeting_required",
-                submission_id.to_string(),
-            ))
-        }
-    };
+    let (decision, via) = s
+        .decision_without_meeting()
+        .map_err(|code| StoreError::conflict(code, submission_id.to_string()))?;
     let outcome = Outcome {
         decision,
         via,
@@ -2053,9 +2058,24 @@ pub async fn approval_for_site(
         .into_iter()
         .filter_map(|m| m.get("lead_submission_id").and_then(Value::as_str).map(str::to_string))
         .collect();
+    let relied: Vec<&str> = relied.iter().map(String::as_str).collect();
+    Ok(covering_approval(&subs, &relied, site_id, today))
+}
+
+/// The approval covering a site, from the study's submissions and the lead
+/// submissions the site relies on: its own approving decision or the
+/// relied-on lead committee's, the newest lapse date first, an exempt study
+/// always; or why there is none (`ethics_approval_required`,
+/// `ethics_approval_lapsed`).
+pub fn covering_approval(
+    subs: &[SubmissionRow],
+    relied_leads: &[&str],
+    site_id: &str,
+    today: NaiveDate,
+) -> Result<String, &'static str> {
     let lead_committees: Vec<&str> = subs
         .iter()
-        .filter(|s| relied.contains(&s.id))
+        .filter(|s| relied_leads.contains(&s.id.as_str()))
         .map(|s| s.committee_id.as_str())
         .collect();
     let covering: Vec<&SubmissionRow> = subs
@@ -2065,19 +2085,19 @@ pub async fn approval_for_site(
         .collect();
     // An exempt study stays approved: exemption has no continuing review.
     if let Some(s) = covering.iter().find(|s| s.route == Route::Exempt.as_str()) {
-        return Ok(Ok(s.id.clone()));
+        return Ok(s.id.clone());
     }
     let newest = covering
         .into_iter()
         .filter(|s| s.lapses_on.is_some())
         .max_by(|a, b| a.lapses_on.cmp(&b.lapses_on));
-    Ok(match newest {
+    match newest {
         None => Err("ethics_approval_required"),
         Some(s) if s.lapses_on.as_deref() < Some(today.to_string().as_str()) => {
             Err("ethics_approval_lapsed")
         }
         Some(s) => Ok(s.id.clone()),
-    })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -204,8 +204,13 @@ pub async fn project_ethics(
     sites.dedup();
     let mut approvals = Vec::new();
     for site in sites {
+        let relied: Vec<&str> = reliances
+            .iter()
+            .filter(|r| r.site_id == site && r.status == "relied")
+            .map(|r| r.lead_submission_id.as_str())
+            .collect();
         let (status, lapses_on, submission_id) =
-            match e::approval_for_site(s, id, &site, today).await? {
+            match e::covering_approval(&submissions, &relied, &site, today) {
                 Ok(sub) => {
                     let lapses = submissions
                         .iter()

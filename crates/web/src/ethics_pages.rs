@@ -567,21 +567,10 @@ pub async fn submission_page(
                 .any(|r| r.reviewer == m.id && r.opinion.is_none())
         });
     let chair = me.is_some_and(|m| matches!(m.role.as_str(), "chair" | "vice_chair"));
-    let opinions: Vec<Decision> = v
-        .reviewers
-        .iter()
-        .filter_map(|r| r.opinion.as_deref().and_then(|o| o.parse().ok()))
-        .collect();
-    let can_decide = if !undecided || !chair {
-        None
-    } else if s.route == "exempt" {
-        Some(Decision::Approve.as_str().to_string())
-    } else if s.route == "simplified"
-        && s.status != "meeting_pending"
-        && v.reviewers.len() >= 2
-        && opinions.len() == v.reviewers.len()
-    {
-        celltrail_core::ethics::simplified_outcome(&opinions, false).map(|d| d.as_str().to_string())
+    let can_decide = if undecided && chair {
+        v.decision_without_meeting()
+            .ok()
+            .map(|(d, _)| d.as_str().to_string())
     } else {
         None
     };

@@ -806,6 +806,15 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                     exit: 1,
                 }
             };
+            let barcode_error = |code: &'static str| CliError {
+                code,
+                message: celltrail_core::i18n::catalog().format(
+                    lang,
+                    &format!("error.{code}"),
+                    &[],
+                ),
+                exit: 1,
+            };
             match c {
                 IsbtCmd::CheckChar { din } => {
                     let k = celltrail_core::isbt::check_char(&din).map_err(din_error)?;
@@ -824,21 +833,12 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                     let d = celltrail_core::isbt::Din::parse(&compact).map_err(din_error)?;
                     let data = format!("={}{}", d.as_string(), d.check_flags());
                     let svg = if datamatrix {
-                        let symbol =
-                            celltrail_core::datamatrix::encode(&data).map_err(|e| CliError {
-                                code: "barcode_unencodable",
-                                message: e.to_string(),
-                                exit: 1,
-                            })?;
+                        let symbol = celltrail_core::datamatrix::encode(&data)
+                            .map_err(|e| barcode_error(e.code()))?;
                         celltrail_core::datamatrix::svg(&symbol, 6)
                     } else {
-                        celltrail_core::code128::svg(&data, 2, 80, &d.eye_readable()).map_err(
-                            |e| CliError {
-                                code: e.code(),
-                                message: e.to_string(),
-                                exit: 1,
-                            },
-                        )?
+                        celltrail_core::code128::svg(&data, 2, 80, &d.eye_readable())
+                            .map_err(|e| barcode_error(e.code()))?
                     };
                     match out {
                         Some(path) => std::fs::write(&path, svg).map_err(io_err)?,
@@ -865,11 +865,8 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                         product_en: en,
                         notes: note,
                     };
-                    let unencodable = |e: celltrail_core::code128::BarcodeError| CliError {
-                        code: e.code(),
-                        message: e.to_string(),
-                        exit: 1,
-                    };
+                    let unencodable =
+                        |e: celltrail_core::code128::BarcodeError| barcode_error(e.code());
                     let bytes = if out.to_lowercase().ends_with(".svg") {
                         celltrail_core::label::svg(&input)
                             .map_err(unencodable)?

@@ -47,7 +47,17 @@ pub enum BarcodeError {
     CheckMismatch,
 }
 
+/// Every code a Code 128 or Data Matrix error carries.
+pub const ERROR_CODES: &[&str] = &[
+    "barcode_unencodable",
+    "barcode_empty",
+    "barcode_malformed",
+    "barcode_check_mismatch",
+    "barcode_too_long",
+];
+
 impl BarcodeError {
+    /// Stable code; the message is `error.<code>`.
     pub fn code(&self) -> &'static str {
         match self {
             BarcodeError::Unencodable(_) => "barcode_unencodable",

@@ -35,6 +35,18 @@ pub enum MatrixError {
     Damaged,
 }
 
+impl MatrixError {
+    /// Stable code; the message is `error.<code>`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MatrixError::NotAscii(_) => "barcode_unencodable",
+            MatrixError::TooLong => "barcode_too_long",
+            MatrixError::Malformed => "barcode_malformed",
+            MatrixError::Damaged => "barcode_check_mismatch",
+        }
+    }
+}
+
 /// ASCII encodation: a pair of digits is one codeword (130 + value), any
 /// other ASCII character its code + 1.
 pub fn encode_ascii(data: &str) -> Result<Vec<u8>, MatrixError> {

@@ -73,6 +73,9 @@ pub enum Role {
     SponsorManager,
     PayerAnalyst,
     Inspector,
+    ProcessOperator,
+    QualifiedPerson,
+    ClinicalNurse,
 }
 
 string_enum!(Role, "role", {
@@ -89,6 +92,9 @@ string_enum!(Role, "role", {
     SponsorManager => "sponsor_manager",
     PayerAnalyst => "payer_analyst",
     Inspector => "inspector",
+    ProcessOperator => "process_operator",
+    QualifiedPerson => "qualified_person",
+    ClinicalNurse => "clinical_nurse",
 });
 
 impl Role {
@@ -107,6 +113,9 @@ impl Role {
             Role::SponsorManager => pick(lang, "申办者项目经理", "Sponsor manager"),
             Role::PayerAnalyst => pick(lang, "支付方分析人员", "Payer analyst"),
             Role::Inspector => pick(lang, "检查员", "Inspector"),
+            Role::ProcessOperator => pick(lang, "制备操作人员", "Process operator"),
+            Role::QualifiedPerson => pick(lang, "质量受权人", "Qualified person (QP)"),
+            Role::ClinicalNurse => pick(lang, "临床护士", "Clinical nurse"),
         }
     }
 }
@@ -136,6 +145,12 @@ pub enum Permission {
     ExpertPoolManage,
     ConsentRecord,
     DataExport,
+    TraceRead,
+    TraceRecord,
+    TraceQuality,
+    TraceRelease,
+    TraceHalt,
+    IdentityRead,
 }
 
 string_enum!(Permission, "permission", {
@@ -160,6 +175,12 @@ string_enum!(Permission, "permission", {
     ExpertPoolManage => "expert_pool.manage",
     ConsentRecord => "consent.record",
     DataExport => "data.export",
+    TraceRead => "trace.read",
+    TraceRecord => "trace.record",
+    TraceQuality => "trace.quality",
+    TraceRelease => "trace.release",
+    TraceHalt => "trace.halt",
+    IdentityRead => "identity.read",
 });
 
 impl Permission {
@@ -196,6 +217,26 @@ impl Permission {
                 pick(lang, "登记受试者与知情同意", "Record subjects and consent")
             }
             Permission::DataExport => pick(lang, "导出研究数据", "Export research data"),
+            Permission::TraceRead => pick(lang, "查看追溯链", "View the chain of custody"),
+            Permission::TraceRecord => pick(
+                lang,
+                "登记采集、交接、制备与输注",
+                "Record collection, hand-offs, manufacture and infusion",
+            ),
+            Permission::TraceQuality => pick(
+                lang,
+                "登记质量检验、偏差与细胞库",
+                "Record quality tests, deviations and cell banks",
+            ),
+            Permission::TraceRelease => {
+                pick(lang, "放行批次（质量受权人）", "Release batches (QP)")
+            }
+            Permission::TraceHalt => pick(lang, "叫停与恢复", "Halt and release from halt"),
+            Permission::IdentityRead => pick(
+                lang,
+                "查看患者与供者身份信息",
+                "View patient and donor identity",
+            ),
         }
     }
 }
@@ -226,6 +267,8 @@ pub fn role_allowed_in(role: Role, org: OrgType) -> bool {
         Role::LabAnalyst => org == O::VerificationLab,
         Role::SponsorManager => org == O::Sponsor,
         Role::PayerAnalyst => org == O::Payer,
+        Role::ProcessOperator | Role::QualifiedPerson => org == O::PreparationCentre,
+        Role::ClinicalNurse => org == O::MedicalInstitution,
     }
 }
 
@@ -251,6 +294,9 @@ const RESEARCH_OFFICE: &[Permission] = &[
     P::EthicsSubmit,
     P::ConsentRecord,
     P::DataExport,
+    P::TraceRead,
+    P::TraceRecord,
+    P::IdentityRead,
 ];
 const INVESTIGATOR: &[Permission] = &[
     P::ProjectRead,
@@ -259,6 +305,33 @@ const INVESTIGATOR: &[Permission] = &[
     P::EthicsRead,
     P::EthicsSubmit,
     P::ConsentRecord,
+    P::TraceRead,
+    P::TraceRecord,
+    P::IdentityRead,
+];
+const CLINICAL_NURSE: &[Permission] = &[
+    P::ProjectRead,
+    P::OrgRead,
+    P::TraceRead,
+    P::TraceRecord,
+    P::IdentityRead,
+];
+const PROCESS_OPERATOR: &[Permission] = &[P::ProjectRead, P::OrgRead, P::TraceRead, P::TraceRecord];
+const QUALITY_ASSURANCE: &[Permission] = &[
+    P::ProjectRead,
+    P::OrgRead,
+    P::TraceRead,
+    P::TraceRecord,
+    P::TraceQuality,
+    P::TraceHalt,
+];
+const QUALIFIED_PERSON: &[Permission] = &[
+    P::ProjectRead,
+    P::OrgRead,
+    P::TraceRead,
+    P::TraceQuality,
+    P::TraceRelease,
+    P::TraceHalt,
 ];
 const ETHICS_SECRETARY: &[Permission] =
     &[P::ProjectRead, P::OrgRead, P::EthicsRead, P::EthicsManage];
@@ -270,6 +343,7 @@ const REGULATOR_REVIEWER: &[Permission] = &[
     P::OrgRead,
     P::AuditRead,
     P::LedgerVerify,
+    P::TraceRead,
 ];
 const REGULATOR_OFFICER: &[Permission] = &[
     P::EthicsRead,
@@ -282,6 +356,8 @@ const REGULATOR_OFFICER: &[Permission] = &[
     P::ProjectFile,
     P::ProjectSuspend,
     P::LedgerExport,
+    P::TraceRead,
+    P::TraceHalt,
 ];
 const INSPECTOR: &[Permission] = &[
     P::EthicsRead,
@@ -290,6 +366,7 @@ const INSPECTOR: &[Permission] = &[
     P::AuditRead,
     P::LedgerVerify,
     P::LedgerExport,
+    P::TraceRead,
 ];
 const ORG_ADMIN: &[Permission] = &[
     P::OrgRead,
@@ -309,6 +386,7 @@ const PLATFORM_ADMIN: &[Permission] = &[
     P::LedgerVerify,
     P::LedgerExport,
     P::ProjectRead,
+    P::TraceRead,
 ];
 
 /// The permissions a role grants.
@@ -323,9 +401,11 @@ pub fn permissions(role: Role) -> &'static [Permission] {
         Role::PlatformAdmin => PLATFORM_ADMIN,
         Role::EthicsSecretary => ETHICS_SECRETARY,
         Role::EthicsMember => ETHICS_MEMBER,
-        Role::QualityAssurance | Role::LabAnalyst | Role::SponsorManager | Role::PayerAnalyst => {
-            READ_ONLY
-        }
+        Role::QualityAssurance => QUALITY_ASSURANCE,
+        Role::QualifiedPerson => QUALIFIED_PERSON,
+        Role::ProcessOperator => PROCESS_OPERATOR,
+        Role::ClinicalNurse => CLINICAL_NURSE,
+        Role::LabAnalyst | Role::SponsorManager | Role::PayerAnalyst => READ_ONLY,
     }
 }
 
@@ -423,6 +503,9 @@ mod tests {
                     EthicsSubmit,
                     ConsentRecord,
                     DataExport,
+                    TraceRead,
+                    TraceRecord,
+                    IdentityRead,
                 ],
             ),
             (
@@ -434,6 +517,9 @@ mod tests {
                     EthicsRead,
                     EthicsSubmit,
                     ConsentRecord,
+                    TraceRead,
+                    TraceRecord,
+                    IdentityRead,
                 ],
             ),
             (
@@ -445,6 +531,7 @@ mod tests {
                     AuditRead,
                     LedgerVerify,
                     EthicsRead,
+                    TraceRead,
                 ],
             ),
             (
@@ -460,6 +547,8 @@ mod tests {
                     LedgerExport,
                     EthicsRead,
                     ExpertPoolManage,
+                    TraceRead,
+                    TraceHalt,
                 ],
             ),
             (
@@ -471,6 +560,7 @@ mod tests {
                     LedgerVerify,
                     LedgerExport,
                     EthicsRead,
+                    TraceRead,
                 ],
             ),
             (
@@ -490,6 +580,7 @@ mod tests {
                     ProjectRead,
                     EthicsRead,
                     ExpertPoolManage,
+                    TraceRead,
                 ],
             ),
             (
@@ -500,7 +591,36 @@ mod tests {
                 Role::EthicsMember,
                 &[ProjectRead, OrgRead, EthicsRead, EthicsReview],
             ),
-            (Role::QualityAssurance, &[ProjectRead, OrgRead]),
+            (
+                Role::QualityAssurance,
+                &[
+                    ProjectRead,
+                    OrgRead,
+                    TraceRead,
+                    TraceRecord,
+                    TraceQuality,
+                    TraceHalt,
+                ],
+            ),
+            (
+                Role::QualifiedPerson,
+                &[
+                    ProjectRead,
+                    OrgRead,
+                    TraceRead,
+                    TraceQuality,
+                    TraceRelease,
+                    TraceHalt,
+                ],
+            ),
+            (
+                Role::ProcessOperator,
+                &[ProjectRead, OrgRead, TraceRead, TraceRecord],
+            ),
+            (
+                Role::ClinicalNurse,
+                &[ProjectRead, OrgRead, TraceRead, TraceRecord, IdentityRead],
+            ),
             (Role::LabAnalyst, &[ProjectRead, OrgRead]),
             (Role::SponsorManager, &[ProjectRead, OrgRead]),
             (Role::PayerAnalyst, &[ProjectRead, OrgRead]),
@@ -528,6 +648,9 @@ mod tests {
             (Role::EthicsSecretary, &[O::EthicsCommittee]),
             (Role::EthicsMember, &[O::EthicsCommittee]),
             (Role::QualityAssurance, &[O::PreparationCentre]),
+            (Role::QualifiedPerson, &[O::PreparationCentre]),
+            (Role::ProcessOperator, &[O::PreparationCentre]),
+            (Role::ClinicalNurse, &[O::MedicalInstitution]),
             (Role::LabAnalyst, &[O::VerificationLab]),
             (Role::SponsorManager, &[O::Sponsor]),
             (Role::PayerAnalyst, &[O::Payer]),

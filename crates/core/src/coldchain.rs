@@ -104,11 +104,10 @@ pub fn parse_csv(text: &str) -> Result<Vec<Reading>, LogError> {
     let (date_col, time_col) = match stamp {
         Some(i) => (i, None),
         None => {
-            let d = find(&["date", "日期"]).ok_or(err(
-                "logger_header_missing",
-                header_line,
-                Some("time"),
-            ))?;
+            // A lone "time" column holds the whole date and time.
+            let d = find(&["date", "日期"])
+                .or_else(|| find(&["time"]))
+                .ok_or(err("logger_header_missing", header_line, Some("time")))?;
             let t = cols
                 .iter()
                 .enumerate()
@@ -255,6 +254,16 @@ mod tests {
 
     fn t(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    /// Loggers that name one "Time" column carry date and time in it.
+    #[test]
+    fn lone_time_column() {
+        let r = parse_csv("Time,Temp (°C)\n2026-03-10 08:00,-180.5\n2026-03-10T08:05:00Z,-179\n")
+            .unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1].time, t("2026-03-10 08:05"));
+        assert_eq!(r[0].celsius, -180.5);
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod label;
 pub mod pdf;
 pub mod rules;
 pub mod totp;
+pub mod trace;
 pub mod uscc;
 pub mod workflow;
 

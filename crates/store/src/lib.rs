@@ -18,6 +18,7 @@ pub mod projection;
 pub mod service;
 mod sql;
 pub mod testkit;
+pub mod trace;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -128,6 +129,17 @@ pub trait Store: Send + Sync {
     /// A subject's personal link (hash of the token); replaces earlier links.
     async fn set_subject_link(&self, token_hash: &str, subject_id: &str) -> StoreResult<()>;
     async fn subject_by_link(&self, token_hash: &str) -> StoreResult<Option<String>>;
+    /// A patient's or donor's identifying record (JSON), its salt and the
+    /// wristband code, kept outside the ledger; the ledger holds
+    /// SHA-256(salt ‖ data) only.
+    async fn put_identity(
+        &self,
+        person_id: &str,
+        salt: &str,
+        data: &str,
+        wristband: &str,
+    ) -> StoreResult<()>;
+    async fn identity(&self, person_id: &str) -> StoreResult<Option<(String, String, String)>>;
     async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()>;
     async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>>;
     /// The TOTP secret (base32) and the last step used, once enrolled.

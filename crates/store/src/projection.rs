@@ -188,6 +188,26 @@ pub const READ_MODEL_TABLES: &[(&str, &str)] = &[
     ("consent_versions", "project_id, version"),
     ("subjects", "id"),
     ("reconsent_tasks", "subject_id, version"),
+    ("trace_people", "id"),
+    ("collections", "id"),
+    ("units", "id"),
+    ("handoffs", "unit_id, shipment_id"),
+    ("shipments", "id"),
+    ("shipment_units", "shipment_id, unit_id"),
+    ("temperature_readings", "shipment_id, at"),
+    ("excursions", "shipment_id, start_at"),
+    ("processes", "id"),
+    ("equipment", "id"),
+    ("material_lots", "id"),
+    ("cell_banks", "id"),
+    ("batches", "id"),
+    ("batch_steps", "batch_id, seq"),
+    ("qc_results", "batch_id, seq"),
+    ("deviations", "id"),
+    ("bedside_checks", "id"),
+    ("administrations", "unit_id"),
+    ("halts", "target_kind, target_id"),
+    ("lineage", "parent, child, relation"),
 ];
 
 /// The text the name search matches: both names, lower-cased.
@@ -328,6 +348,7 @@ pub fn project(ev: &Event) -> StoreResult<Vec<Op>> {
             ops
         }
         k if crate::ethics::KINDS.contains(&k) => return crate::ethics::project(ev),
+        k if crate::trace::KINDS.contains(&k) => return crate::trace::project(ev),
         other => {
             return Err(StoreError::internal(
                 "event_kind_unknown",

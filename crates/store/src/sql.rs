@@ -63,6 +63,7 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         "ethics",
         &[include_str!("../migrations/0005_ethics.sql")],
     ),
+    (6, "trace", &[include_str!("../migrations/0006_trace.sql")]),
 ];
 
 const PG_MIGRATIONS: &[Migration] = &[
@@ -94,6 +95,7 @@ const PG_MIGRATIONS: &[Migration] = &[
         "ethics",
         &[include_str!("../migrations/0005_ethics.sql")],
     ),
+    (6, "trace", &[include_str!("../migrations/0006_trace.sql")]),
 ];
 
 /// Splits a migration file into statements (no `;` inside literals here).
@@ -1352,6 +1354,23 @@ macro_rules! backend {
             async fn subject_by_link(&self, token_hash: &str) -> StoreResult<Option<String>> {
                 let rows = self.query_rows("SELECT subject_id FROM subject_links WHERE token_hash = $1 AND revoked_at IS NULL", vec![Val::Text(token_hash.into())]).await?;
                 rows.first().map(|r| Ok(r.try_get("subject_id")?)).transpose()
+            }
+
+            async fn put_identity(&self, person_id: &str, salt: &str, data: &str, wristband: &str) -> StoreResult<()> {
+                sqlx::query("INSERT INTO person_identities (person_id, salt, data, wristband, stored_at) VALUES ($1,$2,$3,$4,$5)")
+                    .bind(person_id)
+                    .bind(salt)
+                    .bind(data)
+                    .bind(wristband)
+                    .bind(now_rfc3339())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn identity(&self, person_id: &str) -> StoreResult<Option<(String, String, String)>> {
+                let rows = self.query_rows("SELECT salt, data, wristband FROM person_identities WHERE person_id = $1", vec![Val::Text(person_id.into())]).await?;
+                rows.first().map(|r| Ok((r.try_get("salt")?, r.try_get("data")?, r.try_get("wristband")?))).transpose()
             }
 
             async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {

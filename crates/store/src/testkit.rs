@@ -509,3 +509,215 @@ pub async fn ethics_world(store: &dyn Store) -> EthicsWorld {
         subjects,
     }
 }
+
+/// A small chain-of-custody world: a hospital `org-h` (Shanghai) with a
+/// research coordinator and two nurses, a cell preparation centre `org-f`
+/// with an operator, QA and the qualified person, a Shanghai regulator, a
+/// CAR-T technology filed by the hospital, the centre's process with its
+/// release specification, a calibrated incubator, two released lots, and
+/// patients `P-A` and `P-B` (wristbands `MRN-A`, `MRN-B`).
+pub struct TraceWorld {
+    pub coordinator: crate::service::Actor,
+    pub nurse: crate::service::Actor,
+    pub nurse2: crate::service::Actor,
+    pub operator: crate::service::Actor,
+    pub qa: crate::service::Actor,
+    pub qp: crate::service::Actor,
+    pub regulator: crate::service::Actor,
+    pub technology_id: String,
+    pub process_id: String,
+    pub equipment_id: String,
+    /// Lentiviral vector lot and culture medium lot.
+    pub lots: Vec<String>,
+    /// Patient ids of P-A and P-B.
+    pub patients: Vec<String>,
+}
+
+/// The CAR-T release specification the world's process carries: limits a
+/// process owner sets. Endotoxin < 5 EU/mL is K/M (USP <85>, ChP 1143) for
+/// an intravenous dose of up to 70 mL in a 70 kg adult within an hour.
+pub fn car_t_specs() -> Vec<celltrail_core::trace::Spec> {
+    use celltrail_core::trace::{Limit, Spec};
+    let s = |test: &str, stage: &str, limit: Limit, unit: &str| Spec {
+        test: test.into(),
+        stage: stage.into(),
+        limit,
+        unit: unit.into(),
+    };
+    vec![
+        s(
+            "cell_count",
+            "in_process",
+            Limit::AtLeast { min: 1.0e8 },
+            "cells",
+        ),
+        s(
+            "sterility",
+            "release",
+            Limit::OneOf {
+                accepted: vec!["no_growth".into()],
+            },
+            "",
+        ),
+        s(
+            "mycoplasma",
+            "release",
+            Limit::OneOf {
+                accepted: vec!["negative".into()],
+            },
+            "",
+        ),
+        s("endotoxin", "release", Limit::Below { max: 5.0 }, "EU/mL"),
+        s("viability", "release", Limit::AtLeast { min: 70.0 }, "%"),
+        s("cd3_purity", "release", Limit::AtLeast { min: 80.0 }, "%"),
+        s(
+            "transduction_efficiency",
+            "release",
+            Limit::AtLeast { min: 15.0 },
+            "%",
+        ),
+        s(
+            "vector_copy_number",
+            "release",
+            Limit::AtMost { max: 5.0 },
+            "copies/cell",
+        ),
+    ]
+}
+
+/// Results that pass [`car_t_specs`] at release.
+pub const PASSING_RELEASE: &[(&str, &str)] = &[
+    ("sterility", "no_growth"),
+    ("mycoplasma", "negative"),
+    ("endotoxin", "0.8"),
+    ("viability", "86.5"),
+    ("cd3_purity", "97.2"),
+    ("transduction_efficiency", "38"),
+    ("vector_copy_number", "1.9"),
+];
+
+pub async fn trace_world(store: &dyn Store) -> TraceWorld {
+    use crate::service::{self, Actor, ProjectInput, When};
+    use crate::trace as tr;
+    let t = When::at(chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(), 9, 0);
+    service::bootstrap(store, "admin", WORLD_PASSWORD, &t)
+        .await
+        .unwrap();
+    let sys = Actor::system();
+    for (id, ty) in [
+        ("org-h", "medical_institution"),
+        ("org-f", "preparation_centre"),
+        ("org-reg", "regulator"),
+    ] {
+        service::register_org(store, &sys, &org_input(id, ty, "31"), "test", &t)
+            .await
+            .unwrap();
+    }
+    let coordinator = test_user(store, "org-h", "h.coord", "investigator").await;
+    let nurse = test_user(store, "org-h", "h.nurse", "clinical_nurse").await;
+    let nurse2 = test_user(store, "org-h", "h.nurse2", "clinical_nurse").await;
+    let operator = test_user(store, "org-f", "f.op", "process_operator").await;
+    let qa = test_user(store, "org-f", "f.qa", "quality_assurance").await;
+    let qp = test_user(store, "org-f", "f.qp", "qualified_person").await;
+    let regulator = test_user(store, "org-reg", "reg.officer", "regulator_officer").await;
+    let tech = service::draft_project(
+        store,
+        &coordinator,
+        &ProjectInput {
+            kind: "technology".into(),
+            title_zh: "CD19 CAR-T 细胞治疗技术".into(),
+            title_en: "CD19 CAR-T cell therapy".into(),
+            summary_zh: String::new(),
+            summary_en: String::new(),
+            category: "car_t".into(),
+            pi_name: "周明".into(),
+        },
+        "draft",
+        &t,
+    )
+    .await
+    .unwrap();
+    let process = tr::define_process(
+        store,
+        &qa,
+        &tr::ProcessInput {
+            id: None,
+            technology_id: Some(tech.id.clone()),
+            name: "CD19 CAR-T 自体制备 v1".into(),
+            specs: car_t_specs(),
+            reason: None,
+        },
+        &t,
+    )
+    .await
+    .unwrap();
+    let eq = tr::register_equipment(
+        store,
+        &operator,
+        &tr::EquipmentInput {
+            id: Some("EQ-INC-01".into()),
+            name: "CO2 培养箱 01".into(),
+            kind: "incubator".into(),
+            calibrated_until: "2026-12-31".into(),
+        },
+        &t,
+    )
+    .await
+    .unwrap();
+    let mut lots = Vec::new();
+    for (id, material, lot) in [
+        ("LOT-LV-2601", "CD19 CAR 慢病毒载体", "LV2601"),
+        ("LOT-MED-2603", "T 细胞培养基", "TM2603"),
+    ] {
+        let l = tr::register_lot(
+            store,
+            &operator,
+            &tr::LotInput {
+                id: Some(id.into()),
+                material: material.into(),
+                supplier: "示例供应商".into(),
+                lot: lot.into(),
+                expires_on: "2027-06-30".into(),
+                status: "released".into(),
+            },
+            &t,
+        )
+        .await
+        .unwrap();
+        lots.push(l.id);
+    }
+    let mut patients = Vec::new();
+    for (name, mrn) in [("患者甲", "MRN-A"), ("患者乙", "MRN-B")] {
+        let mut identity = serde_json::Map::new();
+        identity.insert("name".into(), name.into());
+        identity.insert("birth_date".into(), "1971-05-02".into());
+        let p = tr::register_person(
+            store,
+            &coordinator,
+            &tr::PersonInput {
+                kind: "patient".into(),
+                project_id: Some(tech.id.clone()),
+                identity,
+                wristband: mrn.into(),
+            },
+            &t,
+        )
+        .await
+        .unwrap();
+        patients.push(p.id);
+    }
+    TraceWorld {
+        coordinator,
+        nurse,
+        nurse2,
+        operator,
+        qa,
+        qp,
+        regulator,
+        technology_id: tech.id,
+        process_id: process.id,
+        equipment_id: eq.id,
+        lots,
+        patients,
+    }
+}

@@ -443,6 +443,18 @@ const USERS: &[UserSpec] = &[
         &["org_admin"],
     ),
     u(
+        "sjh.nurse",
+        "王蕙 Wang Hui",
+        "org-sh-shenjiang",
+        &["clinical_nurse"],
+    ),
+    u(
+        "sjh.nurse2",
+        "陈燕 Chen Yan",
+        "org-sh-shenjiang",
+        &["clinical_nurse"],
+    ),
+    u(
         "pjc.office",
         "吴倩 Wu Qian",
         "org-sh-pujiang-child",
@@ -519,6 +531,18 @@ const USERS: &[UserSpec] = &[
         "郑洁 Zheng Jie",
         "org-sh-zhangjiang-prep",
         &["quality_assurance"],
+    ),
+    u(
+        "zj.operator",
+        "顾晨 Gu Chen",
+        "org-sh-zhangjiang-prep",
+        &["process_operator"],
+    ),
+    u(
+        "zj.qp",
+        "沈思远 Shen Siyuan",
+        "org-sh-zhangjiang-prep",
+        &["qualified_person"],
     ),
     u(
         "shec.secretary",
@@ -1140,6 +1164,7 @@ async fn load_base(store: &dyn Store, cal: &WorkCalendar) -> StoreResult<()> {
         }
     }
     crate::demo_ethics::load(store, rules).await?;
+    crate::demo_trace::load(store).await?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 mod config;
 mod demo;
 mod demo_ethics;
+mod demo_trace;
 
 use std::io::{BufReader, Write};
 use std::process::ExitCode;

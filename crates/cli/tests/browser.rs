@@ -543,3 +543,89 @@ fn committee_meeting_and_subject_consent_page_in_chromium() {
     );
     d.screenshot("15-consent-page-en");
 }
+
+#[test]
+fn bedside_check_blocks_the_wrong_bag_and_records_the_infusion_in_chromium() {
+    let s = start("browser-trace");
+    let (base, d) = (&s.base, &s.d);
+
+    // The nurse opens the traceability desk: units, custody gaps, halts.
+    d.login(base, "sjh.nurse");
+    d.click("#nav-trace");
+    d.wait_url("/app/trace");
+    assert!(
+        d.text("#alerts").contains("超时未签收"),
+        "{}",
+        d.text("#alerts")
+    );
+    assert!(
+        d.text("#halts").contains("LOT-ZJ-MSCMED-2609"),
+        "{}",
+        d.text("#halts")
+    );
+    d.screenshot("20-trace-desk-zh");
+
+    // Patient 2's bag, found by its DIN as printed on the label.
+    d.type_in("#trace-lookup input[name=node]", "W0307 26 100201");
+    d.click("#trace-lookup button[type=submit]");
+    d.wait_text("#chain-units tbody tr:nth-child(2) .badge", "已放行");
+    let coi = d.text("#coi");
+    assert_eq!(coi.len(), 14, "{coi}");
+    d.screenshot("21-chain-zh");
+    d.click(".bedside-link");
+    d.wait_url("/bedside");
+    let bedside = d.url();
+
+    // The bag in hand is patient 1's spare: the check blocks the infusion.
+    let scan = |bag: &str| {
+        d.type_in("#scan-wristband", "SJH-MRN-0002");
+        d.type_in("#scan-coi", &coi);
+        d.type_in("#scan-bag", bag);
+        d.type_in("#second-username", "sjh.nurse2");
+        d.type_in("#second-password", common::DEMO_PASSWORD);
+        d.click("#verify");
+    };
+    scan("=W03072610010200");
+    d.wait_text("#bedside-blocked li", "产品袋: 与记录不符（另一患者或另一袋）");
+    assert!(d.try_text("#administer").is_none());
+    d.screenshot("22-bedside-blocked-zh");
+
+    // With the right bag all three match and the infusion is recorded.
+    d.go(&bedside);
+    scan("=W03072610020100");
+    d.wait_text("#bedside-matched", "三项一致：可以输注。");
+    d.screenshot("23-bedside-matched-zh");
+    d.click("#administer");
+    d.wait_text("#administered", "已记录输注。");
+    assert!(d.text("#unit-status").contains("已输注"));
+
+    // Both checks stay on the chain's record, the blocked one first.
+    d.go(&format!("{base}/app/trace/chains/{coi}"));
+    let checks = d.text("#checks");
+    assert!(
+        checks.contains("不符，已阻止") && checks.contains("一致"),
+        "{checks}"
+    );
+    d.click("#genealogy-link");
+    d.wait_url("direction=backward");
+    assert!(
+        d.text("#graph").contains("LOT-ZJ-LV-2608"),
+        "{}",
+        d.text("#graph")
+    );
+    d.screenshot("24-genealogy-zh");
+
+    // QA of the centre reads the recalled MSC medium lot's recall list, in
+    // English: three bags, one already at the hospital.
+    d.click("#logout");
+    d.wait_url("/");
+    d.login(base, "zj.qa");
+    d.click("#lang-switch");
+    d.go(&format!(
+        "{base}/app/trace/genealogy?node=lot:LOT-ZJ-MSCMED-2609&direction=forward"
+    ));
+    let recall = d.text("#recall");
+    assert!(recall.contains("Quarantine now"), "{recall}");
+    assert_eq!(recall.matches("Quarantine now").count(), 3, "{recall}");
+    d.screenshot("25-recall-en");
+}

@@ -433,16 +433,16 @@ pub struct Graph {
     pub edges: Vec<(String, String, String)>,
 }
 
-/// Left-to-right order of node kinds in a drawing.
-const COLUMNS: &[&str] = &[
+/// Order of node kinds inside one column of a drawing.
+const KIND_ORDER: &[&str] = &[
     "donor",
+    "patient",
     "bank",
     "lot",
     "equipment",
     "user",
     "batch",
     "unit",
-    "patient",
 ];
 
 impl Graph {
@@ -451,22 +451,66 @@ impl Graph {
         node.split_once(':').map_or(node, |(k, _)| k)
     }
 
-    /// Draws the graph: one column per kind of node, edges as lines, each
-    /// node labelled with `label(node)`. Deterministic for the same input.
+    /// Each node's column: 0 for nodes with no parent in the graph, else one
+    /// more than its deepest parent (the lineage is acyclic; a cycle, which
+    /// the store never writes, is cut after as many rounds as nodes).
+    pub fn depths(&self) -> HashMap<&str, usize> {
+        let mut depth: HashMap<&str, usize> = self.nodes.iter().map(|n| (n.as_str(), 0)).collect();
+        for _ in 0..self.nodes.len() {
+            let mut changed = false;
+            for (a, b, _) in &self.edges {
+                let (Some(&da), Some(&db)) = (depth.get(a.as_str()), depth.get(b.as_str())) else {
+                    continue;
+                };
+                if db < da + 1 {
+                    depth.insert(b.as_str(), da + 1);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        // A node with no parent (a lot, a machine, a person) sits just
+        // before the first thing it went into, not at the far left.
+        let has_parent: std::collections::HashSet<&str> =
+            self.edges.iter().map(|(_, b, _)| b.as_str()).collect();
+        for n in &self.nodes {
+            if has_parent.contains(n.as_str()) {
+                continue;
+            }
+            let first_child = self
+                .edges
+                .iter()
+                .filter(|(a, _, _)| a == n)
+                .filter_map(|(_, b, _)| depth.get(b.as_str()).copied())
+                .min();
+            if let Some(c) = first_child {
+                depth.insert(n.as_str(), c.saturating_sub(1));
+            }
+        }
+        depth
+    }
+
+    /// Draws the graph left to right by generation, each node labelled with
+    /// `label(node)` and coloured by kind, edges as lines with the relation
+    /// as their title. Deterministic for the same input.
     pub fn svg(&self, label: &dyn Fn(&str) -> String) -> String {
+        let depths = self.depths();
         let mut columns: BTreeMap<usize, Vec<&String>> = BTreeMap::new();
         for n in &self.nodes {
-            let k = Graph::kind(n);
-            let c = COLUMNS
-                .iter()
-                .position(|x| *x == k)
-                .unwrap_or(COLUMNS.len());
-            columns.entry(c).or_default().push(n);
+            columns.entry(depths.get(n.as_str()).copied().unwrap_or(0)).or_default().push(n);
         }
+        let rank = |n: &str| {
+            KIND_ORDER
+                .iter()
+                .position(|k| *k == Graph::kind(n))
+                .unwrap_or(KIND_ORDER.len())
+        };
         let (w, h, gap_x, gap_y) = (170.0_f32, 34.0_f32, 40.0_f32, 14.0_f32);
         let mut pos: HashMap<&str, (f32, f32)> = HashMap::new();
         for (ci, (_, nodes)) in columns.iter_mut().enumerate() {
-            nodes.sort();
+            nodes.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
             for (ri, n) in nodes.iter().enumerate() {
                 let x = 10.0 + ci as f32 * (w + gap_x);
                 let y = 10.0 + ri as f32 * (h + gap_y);
@@ -799,6 +843,11 @@ mod tests {
                 ("lot:L<1>".into(), "batch:B1".into(), "material".into()),
             ],
         };
+        let d = g.depths();
+        assert_eq!(
+            (d["donor:D1"], d["unit:U1"], d["batch:B1"], d["lot:L<1>"], d["patient:P1"]),
+            (0, 1, 2, 1, 0)
+        );
         let s = g.svg(&|n| n.to_string());
         assert_eq!(s.matches("class=\"node\"").count(), 5);
         assert_eq!(s.matches("<line").count(), 3);

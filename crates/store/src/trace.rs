@@ -1851,15 +1851,14 @@ pub async fn define_process(
         }
     }
     let id = match optional("id", &input.id, 64)? {
-        Some(id) => {
-            let p = process(store, &id)
-                .await?
-                .ok_or_else(|| StoreError::not_found("process_not_found", id.clone()))?;
-            if p.org_id != actor.org_id {
+        // A new process under the caller's own code, or a revision of one
+        // of the centre's own.
+        Some(id) => match process(store, &id).await? {
+            Some(p) if p.org_id != actor.org_id => {
                 return Err(StoreError::not_found("process_not_found", id));
             }
-            id
-        }
+            _ => id,
+        },
         None => new_id("proc"),
     };
     let ev = actor.event(
@@ -3520,4 +3519,40 @@ pub async fn export_fhir(
 /// The day of a ledger time (for pages).
 pub fn day_of(time: &str) -> Option<NaiveDate> {
     ledger_time(time).map(|t| t.date())
+}
+
+/// The units an organisation deals with — held, made or to be given there;
+/// for a regulator, those of the sites it oversees — most recently changed
+/// first (a working list, at most `limit`).
+pub async fn units_of_org(
+    store: &dyn Store,
+    actor: &Actor,
+    limit: i64,
+) -> StoreResult<Vec<UnitRow>> {
+    actor.require(Permission::TraceRead)?;
+    let limit = Val::Int(limit.clamp(1, 1000));
+    let cols = UNIT_COLS
+        .split(", ")
+        .map(|c| format!("u.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (sql, args) = if actor.is_platform()
+        || (actor.org_type == OrgType::Regulator && actor.province_code == "00")
+    {
+        (
+            format!("SELECT {cols} FROM units u ORDER BY u.updated_at DESC, u.id LIMIT $1"),
+            vec![limit],
+        )
+    } else if actor.org_type == OrgType::Regulator {
+        (
+            format!("SELECT {cols} FROM units u JOIN organisations o ON o.id = u.site_id WHERE o.province_code = $1 ORDER BY u.updated_at DESC, u.id LIMIT $2"),
+            vec![t(&actor.province_code), limit],
+        )
+    } else {
+        (
+            format!("SELECT {cols} FROM units u WHERE u.custodian = $1 OR u.site_id = $1 OR u.maker_id = $1 ORDER BY u.updated_at DESC, u.id LIMIT $2"),
+            vec![t(&actor.org_id), limit],
+        )
+    };
+    rows(store.select(&sql, args).await?)
 }

@@ -19,14 +19,14 @@ use crate::pages::{page_error, render, PageCtx};
 use crate::session::Auth;
 use crate::SharedState;
 
-type Fields = Vec<(String, String)>;
+pub(crate) type Fields = Vec<(String, String)>;
 /// A (value, label) choice of a select.
 type Choices = Vec<(&'static str, &'static str)>;
 /// An expert as the pool page lists them: id, name, affiliation, tags,
 /// declared interests, open reviews.
 type ExpertLine = (String, String, String, Vec<&'static str>, Vec<String>, i64);
 
-fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
+pub(crate) fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
     f.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
@@ -62,7 +62,7 @@ fn named(id: String, f: &Fields, name: &str) -> String {
 
 /// After a form's command: to the page `to` names on success, the error
 /// page otherwise.
-fn after<T>(
+pub(crate) fn after<T>(
     lang: Lang,
     r: celltrail_store::StoreResult<T>,
     to: impl FnOnce(&T) -> String,
@@ -79,7 +79,7 @@ pub fn finding_text(lang: Lang, code: &str, args: &[(&str, String)]) -> String {
     celltrail_core::i18n::catalog().format(lang, &format!("error.{code}"), &args)
 }
 
-async fn org_name(st: &SharedState, l: Labels, id: &str) -> String {
+pub(crate) async fn org_name(st: &SharedState, l: Labels, id: &str) -> String {
     match st.store.organisation(id).await {
         Ok(Some(o)) => l.pick(&o.name_zh, &o.name_en).to_string(),
         _ => id.to_string(),

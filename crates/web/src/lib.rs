@@ -20,6 +20,8 @@ pub mod pages;
 pub mod public;
 pub mod routes;
 pub mod session;
+pub mod trace;
+pub mod trace_pages;
 
 use std::sync::{Arc, Mutex};
 
@@ -283,6 +285,71 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/v1/public/institutions/{id}", get(public::api_org))
         .route("/api/v1/public/projects/{number}", get(public::api_project))
         .route("/api/v1/classify", post(classify::api_classify))
+        .route("/app/trace", get(trace_pages::trace_home))
+        .route("/app/trace/lookup", get(trace_pages::trace_lookup))
+        .route("/app/trace/chains/{coi}", get(trace_pages::chain_page))
+        .route("/app/trace/batches/{id}", get(trace_pages::batch_page))
+        .route(
+            "/app/trace/batches/{id}/release",
+            post(trace_pages::batch_release),
+        )
+        .route("/app/trace/genealogy", get(trace_pages::genealogy_page))
+        .route(
+            "/app/trace/units/{id}/bedside",
+            get(trace_pages::bedside_page).post(trace_pages::bedside_submit),
+        )
+        .route(
+            "/app/trace/units/{id}/administer",
+            post(trace_pages::administer_submit),
+        )
+        .route("/api/v1/trace/people", post(trace::register_person))
+        .route(
+            "/api/v1/trace/people/{id}/identity",
+            get(trace::person_identity),
+        )
+        .route("/api/v1/trace/collections", post(trace::collect))
+        .route("/api/v1/trace/shipments", post(trace::dispatch))
+        .route("/api/v1/trace/shipments/{id}/receipt", post(trace::receive))
+        .route("/api/v1/trace/shipments/{id}/log", post(trace::import_log))
+        .route(
+            "/api/v1/trace/units/{id}/assessment",
+            post(trace::assess_unit),
+        )
+        .route("/api/v1/trace/processes", post(trace::define_process))
+        .route("/api/v1/trace/equipment", post(trace::register_equipment))
+        .route("/api/v1/trace/lots", post(trace::register_lot))
+        .route("/api/v1/trace/banks", post(trace::register_bank))
+        .route("/api/v1/trace/batches", post(trace::start_batch))
+        .route("/api/v1/trace/batches/{id}", get(trace::get_batch))
+        .route("/api/v1/trace/batches/{id}/steps", post(trace::record_step))
+        .route("/api/v1/trace/batches/{id}/tests", post(trace::record_test))
+        .route(
+            "/api/v1/trace/deviations/{id}/closure",
+            post(trace::close_deviation),
+        )
+        .route("/api/v1/trace/batches/{id}/units", post(trace::make_units))
+        .route(
+            "/api/v1/trace/batches/{id}/release",
+            post(trace::release_batch),
+        )
+        .route("/api/v1/trace/units/{id}", get(trace::get_unit))
+        .route("/api/v1/trace/units/{id}/label", get(trace::label))
+        .route("/api/v1/trace/units/{id}/storage", post(trace::store_unit))
+        .route("/api/v1/trace/units/{id}/bedside", post(trace::bedside))
+        .route(
+            "/api/v1/trace/units/{id}/administration",
+            post(trace::administer),
+        )
+        .route("/api/v1/trace/units/{id}/disposal", post(trace::dispose))
+        .route(
+            "/api/v1/trace/halts",
+            get(trace::list_halts).post(trace::set_halt),
+        )
+        .route("/api/v1/trace/alerts", get(trace::alerts))
+        .route("/api/v1/trace/chains/{coi}", get(trace::get_chain))
+        .route("/api/v1/trace/chains/{coi}/fhir", get(trace::chain_fhir))
+        .route("/api/v1/trace/genealogy", get(trace::genealogy))
+        .route("/api/v1/trace/recall", get(trace::recall))
         .route("/api/v1/committees", get(ethics::list_committees))
         .route("/api/v1/committees/{id}", get(ethics::get_committee))
         .route(

@@ -110,6 +110,71 @@ fn ethics_schemas_c(reason: &Value) -> Value {
     })
 }
 
+fn trace_schemas_a(reason: &Value) -> Value {
+    let c = json!({"type": ["number", "null"], "description": "°C"});
+    let din = json!({"type": "string", "description": "ISBT 128 DIN: 13 characters, or with its check character, or as barcode data (=, DIN, flags)"});
+    let pc = json!({"type": "string", "description": "ISBT 128 product code, e.g. S1295A00"});
+    let limit = json!({"type": "object", "required": ["kind"], "properties": {
+        "kind": {"type": "string", "enum": ["at_least", "at_most", "below", "between", "one_of"]},
+        "min": {"type": "number"}, "max": {"type": "number"}, "accepted": {"type": "array", "items": {"type": "string"}}}});
+    json!({
+        "PersonCreate": {"type": "object", "required": ["kind", "identity", "wristband"], "additionalProperties": false, "properties": {
+            "kind": {"type": "string", "enum": celltrail_store::trace::PERSON_KINDS}, "project_id": {"type": "string"},
+            "identity": {"type": "object", "description": "Identifying data, kept outside the ledger"}, "wristband": {"type": "string", "description": "The hospital wristband code scanned at the bedside"}}},
+        "Collection": {"type": "object", "required": ["donor_id", "din", "kind", "eligibility"], "additionalProperties": false, "properties": {
+            "donor_id": {"type": "string"}, "patient_id": {"type": "string", "description": "Recipient; the donor (autologous) when absent"},
+            "din": din.clone(), "product_code": pc.clone(), "kind": {"type": "string", "enum": ["apheresis", "bone_marrow", "cord_blood", "tissue"]},
+            "eligibility": {"type": "string", "enum": ["eligible", "autologous_only", "ineligible"]}, "project_id": {"type": "string"}, "range_min": c.clone(), "range_max": c.clone()}},
+        "Shipment": {"type": "object", "required": ["to_org", "shipper", "courier", "unit_ids"], "additionalProperties": false, "properties": {
+            "to_org": {"type": "string"}, "shipper": {"type": "string", "enum": ["dry_shipper", "ln2", "2_8c", "ambient"]}, "courier": {"type": "string"},
+            "logger_id": {"type": "string"}, "unit_ids": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
+        "Receipt": {"type": "object", "required": ["condition"], "additionalProperties": false, "properties": {"condition": {"type": "string"}}},
+        "LoggerFile": {"type": "object", "required": ["csv"], "additionalProperties": false, "properties": {"csv": {"type": "string", "description": "The data logger's CSV export (comma, semicolon or tab; °C or °F)"}}},
+        "Assessment": {"type": "object", "required": ["usable", "reason"], "additionalProperties": false, "properties": {"usable": {"type": "boolean"}, "reason": reason}},
+        "Process": {"type": "object", "required": ["name", "specs"], "additionalProperties": false, "properties": {
+            "id": {"type": "string", "description": "Revise this process"}, "technology_id": {"type": "string"}, "name": {"type": "string"},
+            "specs": {"type": "array", "items": {"type": "object", "required": ["test", "stage", "limit"], "properties": {
+                "test": {"type": "string"}, "stage": {"type": "string", "enum": ["in_process", "release"]}, "limit": limit, "unit": {"type": "string"}}}},
+            "reason": reason}},
+        "Equipment": {"type": "object", "required": ["name", "kind", "calibrated_until"], "additionalProperties": false, "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"type": "string"}, "calibrated_until": {"type": "string", "format": "date"}}},
+        "Lot": {"type": "object", "required": ["material", "supplier", "lot", "expires_on", "status"], "additionalProperties": false, "properties": {
+            "id": {"type": "string"}, "material": {"type": "string"}, "supplier": {"type": "string"}, "lot": {"type": "string"},
+            "expires_on": {"type": "string", "format": "date"}, "status": {"type": "string", "enum": ["released", "quarantine", "rejected"]}}},
+        "CellBank": {"type": "object", "required": ["kind", "cell_line", "passage", "passage_limit", "vials"], "additionalProperties": false, "properties": {
+            "id": {"type": "string"}, "kind": {"type": "string", "enum": ["master", "working"]}, "parent_id": {"type": "string"}, "donor_id": {"type": "string"},
+            "cell_line": {"type": "string"}, "passage": {"type": "integer", "minimum": 0}, "passage_limit": {"type": "integer", "minimum": 1}, "vials": {"type": "integer", "minimum": 1}}}
+    })
+}
+
+fn trace_schemas_b(reason: &Value) -> Value {
+    json!({
+        "BatchStart": {"type": "object", "required": ["process_id"], "additionalProperties": false, "properties": {
+            "process_id": {"type": "string"}, "input_units": {"type": "array", "items": {"type": "string"}}, "cell_bank_id": {"type": "string"}, "site_id": {"type": "string"}}},
+        "Step": {"type": "object", "required": ["step"], "additionalProperties": false, "properties": {
+            "step": {"type": "string"}, "equipment_id": {"type": "string"}, "lots": {"type": "array", "items": {"type": "string"}}, "passages": {"type": "integer", "minimum": 0, "maximum": 20}}},
+        "TestResult": {"type": "object", "required": ["test", "stage", "value"], "additionalProperties": false, "properties": {
+            "test": {"type": "string", "description": "A test of the process specification, e.g. sterility, mycoplasma, endotoxin, viability, cd3_purity, vector_copy_number"},
+            "stage": {"type": "string", "enum": ["in_process", "release"]}, "value": {"type": "string"}}},
+        "DeviationClosure": {"type": "object", "required": ["disposition", "note"], "additionalProperties": false, "properties": {
+            "disposition": {"type": "string", "enum": ["continue", "reject"]}, "note": {"type": "string"}}},
+        "UnitsMade": {"type": "object", "required": ["units", "location"], "additionalProperties": false, "properties": {
+            "units": {"type": "array", "items": {"type": "object", "required": ["din", "expires_on"], "properties": {"din": {"type": "string"}, "product_code": {"type": "string"}, "expires_on": {"type": "string", "format": "date"}}}},
+            "location": {"type": "string"}, "range_min": {"type": ["number", "null"]}, "range_max": {"type": ["number", "null"]}}},
+        "Release": {"type": "object", "required": ["signature"], "additionalProperties": false, "properties": {"signature": signature_schema()}},
+        "Storage": {"type": "object", "required": ["location"], "additionalProperties": false, "properties": {"location": {"type": "string"}}},
+        "Bedside": {"type": "object", "required": ["scans", "second"], "additionalProperties": false, "properties": {
+            "scans": {"type": "object", "required": ["wristband", "coi", "bag"], "properties": {"wristband": {"type": "string"}, "coi": {"type": "string"}, "bag": {"type": "string"}}},
+            "second": {"type": "object", "required": ["username", "password"], "description": "The second person re-enters their credentials", "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}},
+        "Administration": {"type": "object", "required": ["check_id"], "additionalProperties": false, "properties": {"check_id": {"type": "string"}, "note": {"type": "string"}}},
+        "Disposal": {"type": "object", "required": ["reason_code", "reason"], "additionalProperties": false, "properties": {
+            "returned": {"type": "boolean"}, "reason_code": {"type": "string", "enum": celltrail_store::trace::WASTE_REASONS}, "reason": reason}},
+        "Halt": {"type": "object", "required": ["kind", "target_id", "reason", "signature"], "additionalProperties": false, "properties": {
+            "kind": {"type": "string", "enum": celltrail_store::trace::HALT_KINDS}, "target_id": {"type": "string"}, "lift": {"type": "boolean", "description": "Lift the halt (放行)"},
+            "reason": reason, "signature": signature_schema()}}
+    })
+}
+
 fn schemas() -> Value {
     let reason = json!({"type": "string", "description": "Reason for change, recorded in the ledger with the event"});
     let mut out = json!({
@@ -149,6 +214,8 @@ fn schemas() -> Value {
         ethics_schemas_a(&reason),
         ethics_schemas_b(),
         ethics_schemas_c(&reason),
+        trace_schemas_a(&reason),
+        trace_schemas_b(&reason),
     ] {
         if let (Some(all), Value::Object(m)) = (out.as_object_mut(), more) {
             all.extend(m);

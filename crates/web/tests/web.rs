@@ -589,8 +589,44 @@ fn every_used_message_key_exists_in_both_languages() {
     ] {
         used.insert(format!("event.{k}"));
     }
-    for k in celltrail_store::ethics::KINDS {
+    for k in celltrail_store::ethics::KINDS
+        .iter()
+        .chain(celltrail_store::trace::KINDS)
+    {
         used.insert(format!("event.{k}"));
+    }
+    {
+        use celltrail_store::trace as tr;
+        let sets: [(&str, &[&str]); 8] = [
+            ("unit.status.", tr::UNIT_STATUSES),
+            ("unit.kind.", &["collection", "final"]),
+            ("halt.kind.", tr::HALT_KINDS),
+            ("gap.", celltrail_core::trace::GAP_CODES),
+            ("node.", tr::NODE_KINDS),
+            (
+                "batch.status.",
+                &["in_process", "on_hold", "released", "rejected"],
+            ),
+            ("recall.", &["quarantine_now", "notify_patient", "none"]),
+            ("stage.", &["in_process", "release"]),
+        ];
+        for (prefix, values) in sets {
+            for v in values {
+                used.insert(format!("{prefix}{v}"));
+            }
+        }
+        for s in celltrail_core::trace::Shipper::ALL {
+            used.insert(format!("shipper.{}", s.as_str()));
+        }
+        for k in [
+            "scan.wristband",
+            "scan.coi",
+            "scan.bag",
+            "scan.scan_mismatch",
+            "scan.scan_unreadable",
+        ] {
+            used.insert(k.to_string());
+        }
     }
     {
         use celltrail_store::ethics as e;

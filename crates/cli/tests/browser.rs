@@ -586,7 +586,10 @@ fn bedside_check_blocks_the_wrong_bag_and_records_the_infusion_in_chromium() {
         d.click("#verify");
     };
     scan("=W03072610010200");
-    d.wait_text("#bedside-blocked li", "产品袋: 与记录不符（另一患者或另一袋）");
+    d.wait_text(
+        "#bedside-blocked li",
+        "产品袋: 与记录不符（另一患者或另一袋）",
+    );
     assert!(d.try_text("#administer").is_none());
     d.screenshot("22-bedside-blocked-zh");
 

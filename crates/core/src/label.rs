@@ -301,4 +301,51 @@ mod tests {
         assert_eq!(linear.len(), 2);
         assert_eq!(matrix.as_deref(), Some("=G12341765432170=<S1295A00"));
     }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// The readers of a printed label never panic on any bytes,
+            /// rectangles or SVG text.
+            #[test]
+            fn label_readers_never_panic(
+                bytes in proptest::collection::vec(any::<u8>(), 0..600),
+                rects in proptest::collection::vec((-50f32..400.0, -50f32..300.0, 0f32..40.0, 0f32..60.0), 0..200),
+                svg_text in "\\PC{0,400}",
+            ) {
+                let _ = pdf::extract_rects(&bytes);
+                let _ = pdf::extract_text(&bytes);
+                let _ = read_back(&rects);
+                let _ = crate::code128::decode_svg(&svg_text, 1);
+                let _ = crate::datamatrix::read_svg(&svg_text, 2, 16);
+            }
+
+            /// Whatever a label says in words, its barcodes read back as
+            /// the DIN with its check flags and the product code.
+            #[test]
+            fn any_words_keep_the_barcodes(
+                seq in 0u32..999_999,
+                zh in "\\PC{0,30}",
+                en in "[ -~]{0,40}",
+                note in "\\PC{0,40}",
+            ) {
+                let din = Din::parse(&format!("G123426{seq:06}")).unwrap();
+                let flags = din.check_flags();
+                let input = LabelInput {
+                    din: din.clone(),
+                    product_code: Some("S1295A00".into()),
+                    product_zh: zh,
+                    product_en: en,
+                    notes: vec![note],
+                };
+                let bytes = pdf(&input).unwrap();
+                let (linear, matrix) = read_back(&pdf::extract_rects(&bytes));
+                let want = format!("={}{flags}", din.as_string());
+                prop_assert_eq!(linear.first().cloned(), Some(want.clone()));
+                prop_assert_eq!(matrix, Some(format!("{want}=<S1295A00")));
+            }
+        }
+    }
 }

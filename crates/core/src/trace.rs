@@ -499,7 +499,10 @@ impl Graph {
         let depths = self.depths();
         let mut columns: BTreeMap<usize, Vec<&String>> = BTreeMap::new();
         for n in &self.nodes {
-            columns.entry(depths.get(n.as_str()).copied().unwrap_or(0)).or_default().push(n);
+            columns
+                .entry(depths.get(n.as_str()).copied().unwrap_or(0))
+                .or_default()
+                .push(n);
         }
         let rank = |n: &str| {
             KIND_ORDER
@@ -845,7 +848,13 @@ mod tests {
         };
         let d = g.depths();
         assert_eq!(
-            (d["donor:D1"], d["unit:U1"], d["batch:B1"], d["lot:L<1>"], d["patient:P1"]),
+            (
+                d["donor:D1"],
+                d["unit:U1"],
+                d["batch:B1"],
+                d["lot:L<1>"],
+                d["patient:P1"]
+            ),
             (0, 1, 2, 1, 0)
         );
         let s = g.svg(&|n| n.to_string());
@@ -899,5 +908,40 @@ mod tests {
         assert_eq!(Shipper::Refrigerated.range().max, Some(8.0));
         assert!(Shipper::Ln2.range().contains(-196.0));
         assert!(!Shipper::DryShipper.range().contains(-120.0));
+    }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Results and scans are typed by people and scanners: no input
+            /// panics, and a bag scan that is not this bag's DIN never passes.
+            #[test]
+            fn results_and_scans_never_panic(
+                value in "\\PC{0,40}",
+                min in -1e6f64..1e6,
+                wristband in "\\PC{0,30}",
+                coi in "[A-Z0-9= ]{0,20}",
+                bag in "[A-Z0-9= ]{0,20}",
+            ) {
+                for limit in [
+                    Limit::AtLeast { min },
+                    Limit::Below { max: min },
+                    Limit::Between { min, max: min + 1.0 },
+                    Limit::OneOf { accepted: vec![value.clone()] },
+                ] {
+                    let _ = evaluate(&limit, &value);
+                }
+                let exp = Expected {
+                    wristband: "MRN-1".into(),
+                    coi: "G123498654321H".into(),
+                    din: "G123417654321".into(),
+                };
+                let m = bedside_check(&exp, &Scans { wristband, coi, bag: bag.clone() });
+                let bag_ok = isbt::validate(&bag).map(|v| v.din.as_string() == exp.din).unwrap_or(false);
+                prop_assert_eq!(m.iter().any(|x| x.field == "bag"), !bag_ok);
+            }
+        }
     }
 }

@@ -3209,7 +3209,7 @@ pub async fn custody_alerts(
             continue;
         }
         if let Some(x) = handoff_of(&h) {
-            for g in tr::custody_gaps(&x.from, &[x.clone()], now, MAX_TRANSIT_HOURS) {
+            for g in tr::custody_gaps(&x.from, std::slice::from_ref(&x), now, MAX_TRANSIT_HOURS) {
                 out.push(UnitGap {
                     unit_id: h.unit_id.clone(),
                     code: g.code.into(),

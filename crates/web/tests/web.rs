@@ -1867,3 +1867,159 @@ async fn subject_consent_page_by_personal_link() {
         );
     }
 }
+
+fn bearer_post(path: &str, token: &str, body: Value) -> Request<Body> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT_LANGUAGE, "en")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// The trace API end to end where HTTP adds something: errors name their
+/// field, the printed label reads back to the DIN the API was given, the
+/// centre cannot see a unit before it is shipped to it, identity stays with
+/// the hospital, the genealogy comes as SVG and the chain as FHIR.
+#[tokio::test]
+async fn trace_api_errors_labels_scope_genealogy_and_fhir() {
+    use serde_json::json;
+    for b in backends().await {
+        let w = celltrail_store::testkit::trace_world(b.store.as_ref()).await;
+        let st = state(b.store.clone());
+        let app = app(st.clone());
+        let coord = bearer_for(&st, &w.coordinator).await;
+        let qa = bearer_for(&st, &w.qa).await;
+        // A wrong check character is refused with the field named.
+        let body = |din: &str| json!({"donor_id": w.patients[0], "din": din, "product_code": "S1001V00", "kind": "apheresis", "eligibility": "autologous_only"});
+        let (s, text, _) = call(
+            &app,
+            bearer_post("/api/v1/trace/collections", &coord, body("G123498654321A")),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["code"], "din_check_char_mismatch");
+        assert_eq!(v["error"]["field"], "din");
+        // The Red Book's worked DIN with its check character H.
+        let (s, text, _) = call(
+            &app,
+            bearer_post("/api/v1/trace/collections", &coord, body("G123498654321H")),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{text}");
+        let unit: Value = serde_json::from_str(&text).unwrap();
+        let id = unit["id"].as_str().unwrap().to_string();
+        assert_eq!(unit["coi"], "G123498654321H");
+        // The label's barcodes read back: ST-001 check flags 77 for this DIN.
+        let (s, pdf, h) = call_bytes(
+            &app,
+            bearer_get(
+                &format!("/api/v1/trace/units/{id}/label?format=pdf"),
+                &coord,
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(h[header::CONTENT_TYPE], "application/pdf");
+        let (linear, matrix) =
+            celltrail_core::label::read_back(&celltrail_core::pdf::extract_rects(&pdf));
+        assert_eq!(
+            linear,
+            vec!["=G12349865432177".to_string(), "=<S1001V00".to_string()]
+        );
+        assert_eq!(matrix.as_deref(), Some("=G12349865432177=<S1001V00"));
+        // Not yet shipped: the centre does not see it.
+        let (s, text, _) = call(&app, bearer_get(&format!("/api/v1/trace/units/{id}"), &qa)).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{text}");
+        // Identity: the hospital reads it, the centre may not.
+        let (s, text, _) = call(
+            &app,
+            bearer_get(
+                &format!("/api/v1/trace/people/{}/identity", w.patients[0]),
+                &coord,
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{text}");
+        assert!(text.contains("患者甲"));
+        let (s, _, _) = call(
+            &app,
+            bearer_get(
+                &format!("/api/v1/trace/people/{}/identity", w.patients[0]),
+                &qa,
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        // A bedside check with a wrong second password names the field.
+        let nurse = bearer_for(&st, &w.nurse).await;
+        let (s, text, _) = call(
+            &app,
+            bearer_post(
+                &format!("/api/v1/trace/units/{id}/bedside"),
+                &nurse,
+                json!({"scans": {"wristband": "MRN-A", "coi": "G123498654321H", "bag": "=G12349865432177"}, "second": {"username": "h.nurse2", "password": "nope"}}),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["code"], "second_person_invalid");
+        assert_eq!(v["error"]["field"], "second.password");
+        // A halt needs the signer's password again.
+        let reg = bearer_for(&st, &w.regulator).await;
+        let (s, text, _) = call(
+            &app,
+            bearer_post(
+                "/api/v1/trace/halts",
+                &reg,
+                json!({"kind": "technology", "target_id": w.technology_id, "reason": "检查"}),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{text}");
+        assert!(text.contains("signature_reauth_required"));
+        // Genealogy as SVG, and a malformed node named as such.
+        let (s, svg, h) = call(
+            &app,
+            bearer_get(
+                &format!("/api/v1/trace/genealogy?node=unit:{id}&direction=backward&format=svg"),
+                &coord,
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(h[header::CONTENT_TYPE], "image/svg+xml");
+        assert!(
+            svg.contains(&format!("data-node=\"donor:{}\"", w.patients[0])),
+            "{svg}"
+        );
+        let (s, text, _) = call(
+            &app,
+            bearer_get("/api/v1/trace/genealogy?node=nothing", &coord),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(text.contains("\"field\":\"node\""), "{text}");
+        // The chain as a FHIR R5 Bundle.
+        let (s, text, h) = call(
+            &app,
+            bearer_get("/api/v1/trace/chains/G123498654321H/fhir", &coord),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{text}");
+        assert_eq!(h[header::CONTENT_TYPE], "application/fhir+json");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v["entry"][0]["resource"]["resourceType"],
+            "BiologicallyDerivedProduct"
+        );
+        assert_eq!(
+            v["entry"][0]["resource"]["identifier"][0]["system"],
+            "urn:oid:2.16.840.1.113883.6.18"
+        );
+    }
+}

@@ -12,6 +12,9 @@ pub struct Config {
     pub require_admin_totp: bool,
     /// A newer holiday calendar (JSON) to use instead of the embedded one.
     pub calendar_file: Option<String>,
+    /// The user's export of the licensed ISBT 128 product description code
+    /// database (a table with a code and a description column).
+    pub isbt_products_file: Option<String>,
     /// `text` or `json` log lines.
     pub log_format: String,
     pub log_level: String,
@@ -35,6 +38,7 @@ impl Default for Config {
             secure_cookies: true,
             require_admin_totp: true,
             calendar_file: None,
+            isbt_products_file: None,
             log_format: "text".into(),
             log_level: "info".into(),
             from_file: None,
@@ -61,6 +65,9 @@ impl Config {
             "require_admin_totp" => self.require_admin_totp = parse_bool(key, value)?,
             "calendar_file" => {
                 self.calendar_file = Some(value.to_string()).filter(|v| !v.is_empty())
+            }
+            "isbt_products_file" => {
+                self.isbt_products_file = Some(value.to_string()).filter(|v| !v.is_empty())
             }
             "log_format" => match value {
                 "text" | "json" => self.log_format = value.to_string(),
@@ -111,6 +118,7 @@ impl Config {
             ("CELLTRAIL_SECURE_COOKIES", "secure_cookies"),
             ("CELLTRAIL_REQUIRE_ADMIN_TOTP", "require_admin_totp"),
             ("CELLTRAIL_CALENDAR", "calendar_file"),
+            ("CELLTRAIL_ISBT_PRODUCTS", "isbt_products_file"),
             ("CELLTRAIL_LOG_FORMAT", "log_format"),
             ("CELLTRAIL_LOG", "log_level"),
         ] {

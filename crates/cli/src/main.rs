@@ -72,6 +72,25 @@ enum Cmd {
     /// ISBT 128 Donation Identification Numbers.
     #[command(subcommand)]
     Isbt(IsbtCmd),
+    /// Chain of identity and custody.
+    #[command(subcommand)]
+    Trace(TraceCmd),
+}
+
+#[derive(Subcommand)]
+enum TraceCmd {
+    /// Generate a synthetic data set of N patients with realistic chains
+    /// (collection, couriers with logger files, manufacture, tests, release,
+    /// bedside, infusion) into the database; repeat to add more.
+    Generate {
+        #[arg(long, default_value_t = 100)]
+        patients: u32,
+        /// Logger readings per shipment (one a minute).
+        #[arg(long, default_value_t = 900)]
+        readings: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +111,15 @@ enum IsbtCmd {
         /// A Data Matrix symbol instead of Code 128.
         #[arg(long)]
         datamatrix: bool,
+    },
+    /// What a product code means, from the user's copy of the licensed ISBT
+    /// 128 product description code database (`--products FILE`, or
+    /// `isbt_products_file` / CELLTRAIL_ISBT_PRODUCTS); exits 1 when the
+    /// file does not hold the code.
+    Product {
+        code: String,
+        #[arg(long)]
+        products: Option<String>,
     },
     /// Write a product label (Chinese and English, Code 128 and Data
     /// Matrix) as PDF or SVG, by the output file's extension.
@@ -328,6 +356,27 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit)
         }
     }
+}
+
+/// Reads the user's product description code file, with errors worded
+/// from the catalogue.
+fn load_products(
+    path: &str,
+    lang: celltrail_core::Lang,
+) -> CliResult<celltrail_core::isbt_products::ProductTable> {
+    let text = std::fs::read_to_string(path).map_err(io_err)?;
+    celltrail_core::isbt_products::ProductTable::parse(&text).map_err(|e| CliError {
+        code: e.code,
+        message: format!(
+            "{path}: {}",
+            celltrail_core::i18n::catalog().format(
+                lang,
+                &format!("error.{}", e.code),
+                &[("line", &e.line.to_string())]
+            )
+        ),
+        exit: 2,
+    })
 }
 
 async fn open_store(url: &str) -> CliResult<DynStore> {
@@ -788,6 +837,40 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
             let out = engine.report_json(&report);
             print(json, &out, classify_human);
         }
+        Cmd::Trace(TraceCmd::Generate {
+            patients,
+            readings,
+            seed,
+        }) => {
+            let store = open_store(&cfg.database_url).await?;
+            let opt = celltrail_store::trace_gen::GenOptions {
+                patients,
+                readings_per_log: readings.clamp(2, 100_000),
+                seed,
+            };
+            // Called after each chunk of patients.
+            let mut progress = |done: u32| {
+                if !json {
+                    eprint!("\r{done}/{patients} patients");
+                }
+            };
+            let report =
+                celltrail_store::trace_gen::generate(store.as_ref(), &opt, &mut progress).await?;
+            if !json {
+                eprintln!();
+            }
+            print(
+                json,
+                &serde_json::to_value(&report).unwrap_or_default(),
+                |v| {
+                    format!(
+                    "{} patients: {} ledger events and {} logger readings in {:.1} s ({:.0} rows/s); {} lineage edges in the database",
+                    v["patients"], v["ledger_events"], v["readings"], v["seconds"].as_f64().unwrap_or(0.0),
+                    v["rows_per_second"].as_f64().unwrap_or(0.0), v["lineage_edges"]
+                )
+                },
+            );
+        }
         Cmd::Isbt(c) => {
             let lang = if cli_lang.starts_with("zh") {
                 celltrail_core::Lang::Zh
@@ -817,6 +900,38 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                 exit: 1,
             };
             match c {
+                IsbtCmd::Product { code, products } => {
+                    let path = products
+                        .or(cfg.isbt_products_file.clone())
+                        .ok_or(CliError {
+                        code: "products_file_required",
+                        message:
+                            "no product code file: give --products FILE or set isbt_products_file"
+                                .into(),
+                        exit: 2,
+                    })?;
+                    let table = load_products(&path, lang)?;
+                    if celltrail_core::isbt_products::description_code(&code).is_none() {
+                        // Not a code's shape: the shape check says where.
+                        celltrail_core::isbt::product_code(&code).map_err(din_error)?;
+                    }
+                    match table.describe(&code) {
+                        Some(p) => print(json, &serde_json::to_value(p).unwrap_or_default(), |v| {
+                            format!(
+                                "{}  {}",
+                                v["code"].as_str().unwrap_or(""),
+                                v["description"].as_str().unwrap_or("")
+                            )
+                        }),
+                        None => {
+                            return Err(CliError {
+                                code: "product_code_unknown",
+                                message: format!("{code}: not in {path}"),
+                                exit: 1,
+                            })
+                        }
+                    }
+                }
                 IsbtCmd::CheckChar { din } => {
                     let k = celltrail_core::isbt::check_char(&din).map_err(din_error)?;
                     print(
@@ -971,9 +1086,17 @@ fn classify_human(report: &serde_json::Value) -> String {
 
 async fn serve(store: DynStore, cfg: &Config, bind: String) -> CliResult<()> {
     let cal = calendar(cfg)?;
+    let isbt_products = match &cfg.isbt_products_file {
+        Some(path) => Some(std::sync::Arc::new(load_products(
+            path,
+            celltrail_core::Lang::En,
+        )?)),
+        None => None,
+    };
     let web_cfg = celltrail_web::WebConfig {
         secure_cookies: cfg.secure_cookies,
         require_admin_totp: cfg.require_admin_totp,
+        isbt_products,
         ..Default::default()
     };
     let state = celltrail_web::AppState::new(store, cal, web_cfg);

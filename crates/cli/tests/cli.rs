@@ -552,3 +552,71 @@ fn isbt_check_character_and_validation() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["check_char"], "H");
 }
+
+/// `trace generate` loads synthetic chains (here five patients with short
+/// logger files), reports what it wrote, and the ledger verifies after.
+#[test]
+fn trace_generate_writes_chains_the_ledger_verifies() {
+    let dir = common::tempdir("trace-gen");
+    let db = format!("sqlite://{}/gen.db", dir.display());
+    let (code, out, err) = celltrail(&[
+        "--json",
+        "--database",
+        &db,
+        "trace",
+        "generate",
+        "--patients",
+        "5",
+        "--readings",
+        "12",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["patients"], 5);
+    assert_eq!(v["readings"], 5 * 2 * 12);
+    assert!(v["ledger_events"].as_u64().unwrap() >= 5 * 25, "{v}");
+    let (code, out, err) = celltrail(&["--database", &db, "ledger", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// `isbt product` reads the user's product code file (a tab-separated
+/// export with a code and a description column) and says what a code
+/// means; without a file it says so; a malformed file names its line.
+#[test]
+fn isbt_product_reads_the_users_code_file() {
+    let dir = common::tempdir("isbt-products");
+    let file = dir.join("pdc.tsv");
+    std::fs::write(
+        &file,
+        "Product Code\tProduct Description\nS1295\tApheresis cells, description written for this test\n",
+    )
+    .unwrap();
+    let f = file.display().to_string();
+    let (code, out, err) = celltrail(&["isbt", "product", "S1295A00", "--products", &f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("S1295") && out.contains("written for this test"),
+        "{out}"
+    );
+    let (code, _, err) = celltrail(&["isbt", "product", "S1296A00", "--products", &f]);
+    assert_eq!(code, 1);
+    assert!(err.contains("product_code_unknown"), "{err}");
+    let (code, _, err) = celltrail(&["isbt", "product", "S1295A00"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("products_file_required"), "{err}");
+    std::fs::write(&file, "PDC,Name\nS1295,a\n1234,b\n").unwrap();
+    let (code, _, err) = celltrail(&[
+        "--lang",
+        "zh-CN",
+        "isbt",
+        "product",
+        "S1295",
+        "--products",
+        &f,
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("products_code_invalid") && err.contains("第 3 行"),
+        "{err}"
+    );
+}

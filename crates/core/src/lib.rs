@@ -32,6 +32,7 @@ pub mod datamatrix;
 pub mod ethics;
 pub mod i18n;
 pub mod isbt;
+pub mod isbt_products;
 pub mod label;
 pub mod pdf;
 pub mod rules;

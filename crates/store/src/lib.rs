@@ -19,6 +19,7 @@ pub mod service;
 mod sql;
 pub mod testkit;
 pub mod trace;
+pub mod trace_gen;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -129,6 +130,9 @@ pub trait Store: Send + Sync {
     /// A subject's personal link (hash of the token); replaces earlier links.
     async fn set_subject_link(&self, token_hash: &str, subject_id: &str) -> StoreResult<()>;
     async fn subject_by_link(&self, token_hash: &str) -> StoreResult<Option<String>>;
+    /// Refreshes the query planner's statistics of the read models (after a
+    /// bulk load; on PostgreSQL autovacuum does it in the normal course).
+    async fn analyze(&self) -> StoreResult<()>;
     /// A patient's or donor's identifying record (JSON), its salt and the
     /// wristband code, kept outside the ledger; the ledger holds
     /// SHA-256(salt ‖ data) only.

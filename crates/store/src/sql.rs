@@ -1356,6 +1356,13 @@ macro_rules! backend {
                 rows.first().map(|r| Ok(r.try_get("subject_id")?)).transpose()
             }
 
+            async fn analyze(&self) -> StoreResult<()> {
+                for (table, _) in READ_MODEL_TABLES {
+                    sqlx::query(&format!("ANALYZE {table}")).execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
             async fn put_identity(&self, person_id: &str, salt: &str, data: &str, wristband: &str) -> StoreResult<()> {
                 sqlx::query("INSERT INTO person_identities (person_id, salt, data, wristband, stored_at) VALUES ($1,$2,$3,$4,$5)")
                     .bind(person_id)

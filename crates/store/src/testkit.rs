@@ -122,6 +122,48 @@ impl TestBackend {
         }
     }
 
+    /// The plain baseline of logger readings: the same rows into a scratch
+    /// table shaped like `temperature_readings`, in multi-row INSERTs of
+    /// `per_statement` rows, one transaction per `per_tx` rows.
+    pub async fn insert_plain_readings(
+        &self,
+        rows: &[(String, String, i64)],
+        per_statement: usize,
+        per_tx: usize,
+    ) {
+        const DDL: &str = "CREATE TABLE IF NOT EXISTS plain_readings (shipment_id TEXT NOT NULL, at TEXT NOT NULL, c100 BIGINT NOT NULL, PRIMARY KEY (shipment_id, at))";
+        let sql_for = |n: usize| {
+            let v: Vec<String> = (0..n)
+                .map(|i| format!("(${},${},${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            format!(
+                "INSERT INTO plain_readings (shipment_id, at, c100) VALUES {}",
+                v.join(",")
+            )
+        };
+        macro_rules! run {
+            ($p:expr) => {{
+                sqlx::query(DDL).execute($p).await.expect("ddl");
+                for tx_rows in rows.chunks(per_tx.max(1)) {
+                    let mut tx = $p.begin().await.expect("begin");
+                    for chunk in tx_rows.chunks(per_statement.max(1)) {
+                        let sql = sql_for(chunk.len());
+                        let mut q = sqlx::query(&sql);
+                        for (a, b, c) in chunk {
+                            q = q.bind(a).bind(b).bind(c);
+                        }
+                        q.execute(&mut *tx).await.expect("insert");
+                    }
+                    tx.commit().await.expect("commit");
+                }
+            }};
+        }
+        match &self.raw {
+            Raw::Sqlite(p) => run!(p),
+            Raw::Pg(p) => run!(p),
+        }
+    }
+
     /// Runs a query returning one text column.
     pub async fn scalar(&self, sql: &str) -> String {
         match &self.raw {

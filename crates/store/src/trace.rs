@@ -425,6 +425,31 @@ fn oi(v: Option<i64>) -> Val {
     Val::OptInt(v)
 }
 
+/// Logger readings go in multi-row INSERTs of at most this many rows (a
+/// log holds hundreds to thousands; one statement per reading costs a
+/// round trip each).
+const READINGS_PER_INSERT: usize = 200;
+
+/// `INSERT … VALUES ($1,$2,$3),($4,$5,$6)…` for `n` readings, built once
+/// per size.
+static READINGS_INSERT: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    (0..=READINGS_PER_INSERT)
+        .map(|n| {
+            let values: Vec<String> = (0..n)
+                .map(|i| format!("(${},${},${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            format!(
+                "INSERT INTO temperature_readings (shipment_id, at, c100) VALUES {} ON CONFLICT DO NOTHING",
+                values.join(",")
+            )
+        })
+        .collect()
+});
+
+fn readings_insert(n: usize) -> &'static str {
+    READINGS_INSERT[n.min(READINGS_PER_INSERT)].as_str()
+}
+
 /// The SQL operations an event of this module implies.
 pub fn project(ev: &celltrail_ledger::Event) -> StoreResult<Vec<Op>> {
     let ops = match ev.kind.as_str() {
@@ -508,10 +533,14 @@ pub fn project(ev: &celltrail_ledger::Event) -> StoreResult<Vec<Op>> {
                 sql: "UPDATE shipments SET readings = $2, minutes_out = $3, log_sha256 = $4 WHERE id = $1",
                 args: vec![t(&p.shipment_id), Val::Int(p.readings.len() as i64), Val::Int(p.minutes_out), t(&p.sha256)],
             }];
-            for (at, c) in &p.readings {
+            for chunk in p.readings.chunks(READINGS_PER_INSERT) {
+                let mut args = Vec::with_capacity(chunk.len() * 3);
+                for (at, c) in chunk {
+                    args.extend([t(&p.shipment_id), t(at), Val::Int(*c)]);
+                }
                 ops.push(Op {
-                    sql: "INSERT INTO temperature_readings (shipment_id, at, c100) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING",
-                    args: vec![t(&p.shipment_id), t(at), Val::Int(*c)],
+                    sql: readings_insert(chunk.len()),
+                    args,
                 });
             }
             for e in &p.excursions {
@@ -3256,39 +3285,59 @@ pub const NODE_KINDS: &[&str] = &[
     "patient",
 ];
 
-/// The reachable part of the lineage graph from one node, in one direction
-/// (one recursive query; `UNION` keeps each node once).
+/// Generations a genealogy walks at most (a chain has about six).
+const MAX_GENERATIONS: usize = 64;
+
+/// The reachable part of the lineage graph from one node, in one direction,
+/// a generation at a time: each step is one indexed lookup of the frontier
+/// (`lineage`'s primary key forward, `lineage_child` backward), so its cost
+/// follows the size of the answer, not of the table, and no query planner
+/// has to guess how deep a recursive query goes. Nodes seen once are not
+/// walked again, so a cycle could not loop.
 pub async fn genealogy(store: &dyn Store, start: &str, dir: Direction) -> StoreResult<Graph> {
-    let (sql_nodes, sql_edges) = match dir {
-        Direction::Forward => (
-            "WITH RECURSIVE r(node) AS (SELECT $1 UNION SELECT l.child FROM lineage l JOIN r ON l.parent = r.node) SELECT node FROM r",
-            "WITH RECURSIVE r(node) AS (SELECT $1 UNION SELECT l.child FROM lineage l JOIN r ON l.parent = r.node) SELECT l.parent, l.child, l.relation FROM lineage l JOIN r ON l.parent = r.node ORDER BY l.parent, l.child, l.relation",
-        ),
-        Direction::Backward => (
-            "WITH RECURSIVE r(node) AS (SELECT $1 UNION SELECT l.parent FROM lineage l JOIN r ON l.child = r.node) SELECT node FROM r",
-            "WITH RECURSIVE r(node) AS (SELECT $1 UNION SELECT l.parent FROM lineage l JOIN r ON l.child = r.node) SELECT l.parent, l.child, l.relation FROM lineage l JOIN r ON l.child = r.node ORDER BY l.parent, l.child, l.relation",
-        ),
+    let from = match dir {
+        Direction::Forward => "parent",
+        Direction::Backward => "child",
     };
-    let mut nodes: Vec<String> = store
-        .select(sql_nodes, vec![t(start)])
-        .await?
-        .into_iter()
-        .filter_map(|m| m.get("node").and_then(Value::as_str).map(String::from))
-        .collect();
-    nodes.sort();
-    let edges = store
-        .select(sql_edges, vec![t(start)])
-        .await?
-        .into_iter()
-        .filter_map(|m| {
-            Some((
-                m.get("parent")?.as_str()?.to_string(),
-                m.get("child")?.as_str()?.to_string(),
-                m.get("relation")?.as_str()?.to_string(),
-            ))
-        })
-        .collect();
-    Ok(Graph { nodes, edges })
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    seen.insert(start.to_string());
+    let mut edges: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut frontier = vec![start.to_string()];
+    for _ in 0..MAX_GENERATIONS {
+        if frontier.is_empty() {
+            break;
+        }
+        let mut next = Vec::new();
+        for chunk in frontier.chunks(500) {
+            let sql = format!(
+                "SELECT parent, child, relation FROM lineage WHERE {}",
+                in_list(from, chunk.len(), 1)
+            );
+            for m in store
+                .select(&sql, chunk.iter().map(|n| t(n)).collect())
+                .await?
+            {
+                let get = |k: &str| m.get(k).and_then(Value::as_str).map(String::from);
+                let (Some(p), Some(c), Some(r)) = (get("parent"), get("child"), get("relation"))
+                else {
+                    continue;
+                };
+                let other = match dir {
+                    Direction::Forward => c.clone(),
+                    Direction::Backward => p.clone(),
+                };
+                if seen.insert(other.clone()) {
+                    next.push(other);
+                }
+                edges.insert((p, c, r));
+            }
+        }
+        frontier = next;
+    }
+    Ok(Graph {
+        nodes: seen.into_iter().collect(),
+        edges: edges.into_iter().collect(),
+    })
 }
 
 /// Checks the start node's form and that the actor may see it, then walks.

@@ -77,6 +77,9 @@ pub struct WebConfig {
     /// Administrators (platform and organisation admins) must enrol a second
     /// factor before anything else (OWASP ASVS 2.8, level 2).
     pub require_admin_totp: bool,
+    /// The user's copy of the licensed ISBT 128 product description codes,
+    /// when configured: units show what their product code means.
+    pub isbt_products: Option<Arc<celltrail_core::isbt_products::ProductTable>>,
 }
 
 impl Default for WebConfig {
@@ -88,6 +91,7 @@ impl Default for WebConfig {
             login_max_failures: 5,
             login_window_secs: 15 * 60,
             require_admin_totp: true,
+            isbt_products: None,
         }
     }
 }

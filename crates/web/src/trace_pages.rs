@@ -34,6 +34,8 @@ pub struct UnitLine {
     pub location: String,
     pub patient: String,
     pub updated: String,
+    /// What the product code means, from the configured product file.
+    pub description: String,
 }
 
 fn status_label(l: Labels, s: &str) -> String {
@@ -61,6 +63,13 @@ async fn unit_line(st: &SharedState, l: Labels, u: &tr::UnitRow) -> UnitLine {
             .take(16)
             .collect::<String>()
             .replace('T', " "),
+        description: match (&st.config.isbt_products, &u.product_code) {
+            (Some(t), Some(pc)) => t
+                .describe(pc)
+                .map(|p| p.description.clone())
+                .unwrap_or_default(),
+            _ => String::new(),
+        },
     }
 }
 

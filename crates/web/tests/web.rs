@@ -657,6 +657,7 @@ fn every_used_message_key_exists_in_both_languages() {
         .chain(celltrail_core::isbt::ERROR_CODES)
         .chain(celltrail_core::coldchain::ERROR_CODES)
         .chain(celltrail_core::trace::ERROR_CODES)
+        .chain(celltrail_core::isbt_products::ERROR_CODES)
         .chain(celltrail_core::code128::ERROR_CODES)
         .chain(&["ethics_approval_required", "ethics_approval_lapsed"])
     {

@@ -43,63 +43,6 @@ async fn head(store: &dyn Store, stream: &str) -> StoreResult<String> {
         .unwrap_or_default())
 }
 
-/// The CD19 CAR-T release specification of the centre's process.
-fn car_t_specs() -> Vec<Spec> {
-    let s = |test: &str, stage: &str, limit: Limit, unit: &str| Spec {
-        test: test.into(),
-        stage: stage.into(),
-        limit,
-        unit: unit.into(),
-    };
-    vec![
-        s(
-            "cell_count",
-            "in_process",
-            Limit::AtLeast { min: 1.0e8 },
-            "cells",
-        ),
-        s(
-            "sterility",
-            "release",
-            Limit::OneOf {
-                accepted: vec!["no_growth".into()],
-            },
-            "",
-        ),
-        s(
-            "mycoplasma",
-            "release",
-            Limit::OneOf {
-                accepted: vec!["negative".into()],
-            },
-            "",
-        ),
-        s("endotoxin", "release", Limit::Below { max: 5.0 }, "EU/mL"),
-        s("viability", "release", Limit::AtLeast { min: 70.0 }, "%"),
-        s("cd3_purity", "release", Limit::AtLeast { min: 80.0 }, "%"),
-        s(
-            "transduction_efficiency",
-            "release",
-            Limit::AtLeast { min: 15.0 },
-            "%",
-        ),
-        s(
-            "vector_copy_number",
-            "release",
-            Limit::AtMost { max: 5.0 },
-            "copies/cell",
-        ),
-        s(
-            "rcl",
-            "release",
-            Limit::OneOf {
-                accepted: vec!["not_detected".into()],
-            },
-            "",
-        ),
-    ]
-}
-
 const RELEASE_RESULTS: &[(&str, &str)] = &[
     ("sterility", "no_growth"),
     ("mycoplasma", "negative"),
@@ -409,7 +352,7 @@ pub async fn load(store: &dyn Store) -> StoreResult<()> {
             id: Some("PROC-ZJ-CD19-V3".into()),
             technology_id: Some(tech.clone()),
             name: "CD19 CAR-T 细胞制剂 / CD19 CAR-T cells (v3)".into(),
-            specs: car_t_specs(),
+            specs: celltrail_core::trace::example_car_t_specs(),
             reason: Some("演示数据：工艺规程 v3 / demo data: process v3".into()),
         },
         &at(t0, 9, 0),

@@ -181,6 +181,49 @@ pub struct Spec {
     pub unit: String,
 }
 
+/// An example release specification of an autologous CD19 CAR-T product,
+/// as a process owner might set it (the demo, the tests and the generated
+/// data set use it; a real process carries its own). Endotoxin below
+/// 5 EU/mL is K/M ([`endotoxin_limit`]) for up to 70 mL given
+/// intravenously to a 70 kg adult within an hour.
+pub fn example_car_t_specs() -> Vec<Spec> {
+    let s = |test: &str, stage: &str, limit: Limit, unit: &str| Spec {
+        test: test.into(),
+        stage: stage.into(),
+        limit,
+        unit: unit.into(),
+    };
+    let words = |w: &str| Limit::OneOf {
+        accepted: vec![w.into()],
+    };
+    vec![
+        s(
+            "cell_count",
+            "in_process",
+            Limit::AtLeast { min: 1.0e8 },
+            "cells",
+        ),
+        s("sterility", "release", words("no_growth"), ""),
+        s("mycoplasma", "release", words("negative"), ""),
+        s("endotoxin", "release", Limit::Below { max: 5.0 }, "EU/mL"),
+        s("viability", "release", Limit::AtLeast { min: 70.0 }, "%"),
+        s("cd3_purity", "release", Limit::AtLeast { min: 80.0 }, "%"),
+        s(
+            "transduction_efficiency",
+            "release",
+            Limit::AtLeast { min: 15.0 },
+            "%",
+        ),
+        s(
+            "vector_copy_number",
+            "release",
+            Limit::AtMost { max: 5.0 },
+            "copies/cell",
+        ),
+        s("rcl", "release", words("not_detected"), ""),
+    ]
+}
+
 /// A result against its specification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -575,59 +575,7 @@ pub struct TraceWorld {
     pub patients: Vec<String>,
 }
 
-/// The CAR-T release specification the world's process carries: limits a
-/// process owner sets. Endotoxin < 5 EU/mL is K/M (USP <85>, ChP 1143) for
-/// an intravenous dose of up to 70 mL in a 70 kg adult within an hour.
-pub fn car_t_specs() -> Vec<celltrail_core::trace::Spec> {
-    use celltrail_core::trace::{Limit, Spec};
-    let s = |test: &str, stage: &str, limit: Limit, unit: &str| Spec {
-        test: test.into(),
-        stage: stage.into(),
-        limit,
-        unit: unit.into(),
-    };
-    vec![
-        s(
-            "cell_count",
-            "in_process",
-            Limit::AtLeast { min: 1.0e8 },
-            "cells",
-        ),
-        s(
-            "sterility",
-            "release",
-            Limit::OneOf {
-                accepted: vec!["no_growth".into()],
-            },
-            "",
-        ),
-        s(
-            "mycoplasma",
-            "release",
-            Limit::OneOf {
-                accepted: vec!["negative".into()],
-            },
-            "",
-        ),
-        s("endotoxin", "release", Limit::Below { max: 5.0 }, "EU/mL"),
-        s("viability", "release", Limit::AtLeast { min: 70.0 }, "%"),
-        s("cd3_purity", "release", Limit::AtLeast { min: 80.0 }, "%"),
-        s(
-            "transduction_efficiency",
-            "release",
-            Limit::AtLeast { min: 15.0 },
-            "%",
-        ),
-        s(
-            "vector_copy_number",
-            "release",
-            Limit::AtMost { max: 5.0 },
-            "copies/cell",
-        ),
-    ]
-}
-
-/// Results that pass [`car_t_specs`] at release.
+/// Results that pass `core::trace::example_car_t_specs` at release.
 pub const PASSING_RELEASE: &[(&str, &str)] = &[
     ("sterility", "no_growth"),
     ("mycoplasma", "negative"),
@@ -636,6 +584,7 @@ pub const PASSING_RELEASE: &[(&str, &str)] = &[
     ("cd3_purity", "97.2"),
     ("transduction_efficiency", "38"),
     ("vector_copy_number", "1.9"),
+    ("rcl", "not_detected"),
 ];
 
 pub async fn trace_world(store: &dyn Store) -> TraceWorld {
@@ -686,7 +635,7 @@ pub async fn trace_world(store: &dyn Store) -> TraceWorld {
             id: None,
             technology_id: Some(tech.id.clone()),
             name: "CD19 CAR-T 自体制备 v1".into(),
-            specs: car_t_specs(),
+            specs: celltrail_core::trace::example_car_t_specs(),
             reason: None,
         },
         &t,

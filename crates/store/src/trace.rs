@@ -1301,6 +1301,20 @@ fn parse_enum<T: FromStr>(field: &str, v: &str, code: &'static str) -> StoreResu
         .map_err(|_| StoreError::invalid(code, field, v.to_string()))
 }
 
+/// Appends a command's events, then reads back the record they changed
+/// (`read` is lazy: it runs after the append). A projection that did not
+/// write the record is an internal error.
+async fn append_read<T>(
+    store: &dyn Store,
+    events: Vec<celltrail_ledger::NewEvent>,
+    read: impl std::future::Future<Output = StoreResult<Option<T>>>,
+    id: &str,
+) -> StoreResult<T> {
+    store.append(events).await?;
+    read.await?
+        .ok_or_else(|| StoreError::internal("projection_missing", id.to_string()))
+}
+
 // ---------------------------------------------------------------- people
 
 #[derive(Clone, Debug, Deserialize)]
@@ -1366,10 +1380,7 @@ pub async fn register_person(
         when,
         "受者/供者登记（假名） / patient or donor registered under a pseudonym",
     )?;
-    store.append(vec![ev]).await?;
-    person(store, &id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", id))
+    append_read(store, vec![ev], person(store, &id), &id).await
 }
 
 /// A person's identifying record: identity.read at their institution only.
@@ -1491,10 +1502,7 @@ pub async fn collect(
         when,
         &format!("采集 {} / collection ({})", kind.as_str(), kind.as_str()),
     )?;
-    store.append(vec![ev]).await?;
-    unit(store, &unit_id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", unit_id))
+    append_read(store, vec![ev], unit(store, &unit_id), &unit_id).await
 }
 
 // ---------------------------------------------------------------- shipments
@@ -1574,10 +1582,7 @@ pub async fn dispatch(
             to.name_zh, to.name_en
         ),
     )?;
-    store.append(vec![ev]).await?;
-    shipment(store, &id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", id))
+    append_read(store, vec![ev], shipment(store, &id), &id).await
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -1623,10 +1628,7 @@ pub async fn receive(
         when,
         "接收确认 / receipt acknowledged",
     )?;
-    store.append(vec![ev]).await?;
-    shipment(store, &s.id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", s.id))
+    append_read(store, vec![ev], shipment(store, &s.id), &s.id).await
 }
 
 async fn shipment_unit_ids(store: &dyn Store, id: &str) -> StoreResult<Vec<String>> {
@@ -1811,10 +1813,7 @@ pub async fn assess_unit(
         when,
         &reason,
     )?;
-    store.append(vec![ev]).await?;
-    unit(store, &u.id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", u.id))
+    append_read(store, vec![ev], unit(store, &u.id), &u.id).await
 }
 
 // ---------------------------------------------------------------- master data
@@ -1906,10 +1905,7 @@ pub async fn define_process(
             "工艺与质量标准 / process and specification defined",
         ),
     )?;
-    store.append(vec![ev]).await?;
-    process(store, &id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", id))
+    append_read(store, vec![ev], process(store, &id), &id).await
 }
 
 fn require_centre(actor: &Actor) -> StoreResult<()> {
@@ -2007,10 +2003,7 @@ pub async fn register_lot(
         when,
         "物料批次登记 / material lot registered",
     )?;
-    store.append(vec![ev]).await?;
-    lot(store, &id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", id))
+    append_read(store, vec![ev], lot(store, &id), &id).await
 }
 
 pub async fn lot(store: &dyn Store, id: &str) -> StoreResult<Option<LotRow>> {
@@ -2104,10 +2097,7 @@ pub async fn register_bank(
         when,
         "细胞库建库 / cell bank established",
     )?;
-    store.append(vec![ev]).await?;
-    bank(store, &id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", id))
+    append_read(store, vec![ev], bank(store, &id), &id).await
 }
 
 // ---------------------------------------------------------------- batches
@@ -2214,10 +2204,7 @@ pub async fn start_batch(
         when,
         &format!("批次开始：{} / batch started: {}", proc.name, proc.name),
     )?;
-    store.append(vec![ev]).await?;
-    batch(store, &id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", id))
+    append_read(store, vec![ev], batch(store, &id), &id).await
 }
 
 /// A batch the actor's centre makes, open for work (not halted, not on
@@ -2476,10 +2463,7 @@ pub async fn close_deviation(
         when,
         &note,
     )?;
-    store.append(vec![ev]).await?;
-    batch(store, &b.id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", b.id))
+    append_read(store, vec![ev], batch(store, &b.id), &b.id).await
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -2662,10 +2646,7 @@ pub async fn release_batch(
         when,
         "质量受权人放行 / released by the qualified person",
     )?;
-    store.append(vec![ev]).await?;
-    batch(store, &b.id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", b.id))
+    append_read(store, vec![ev], batch(store, &b.id), &b.id).await
 }
 
 /// Moves a unit to a cryostorage location (tank / rack / box / position).
@@ -2689,10 +2670,7 @@ pub async fn store_unit(
         when,
         &format!("存放位置：{location} / stored at {location}"),
     )?;
-    store.append(vec![ev]).await?;
-    unit(store, &u.id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", u.id))
+    append_read(store, vec![ev], unit(store, &u.id), &u.id).await
 }
 
 // ---------------------------------------------------------------- bedside
@@ -2894,10 +2872,7 @@ pub async fn administer(
         when,
         "输注 / administered",
     )?;
-    store.append(vec![ev]).await?;
-    unit(store, &u.id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", u.id))
+    append_read(store, vec![ev], unit(store, &u.id), &u.id).await
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -2943,10 +2918,7 @@ pub async fn dispose(
         when,
         &reason,
     )?;
-    store.append(vec![ev]).await?;
-    unit(store, &u.id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", u.id))
+    append_read(store, vec![ev], unit(store, &u.id), &u.id).await
 }
 
 // ---------------------------------------------------------------- halt

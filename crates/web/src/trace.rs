@@ -35,18 +35,107 @@ fn body<T: serde::de::DeserializeOwned>(lang: Lang, bytes: &[u8]) -> Result<T, A
     parse_body::<T>(lang, bytes).map(|(t, _)| t)
 }
 
-pub async fn register_person(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    b: Bytes,
-) -> ApiResult<tr::PersonRow> {
-    let input: tr::PersonInput = body(lang, &b)?;
-    tr::register_person(store(&st), &auth.actor, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
+/// A JSON command: the body parsed into the store's input, the store's
+/// command run as the caller, its result as JSON (`id`: the path's record).
+macro_rules! command {
+    ($name:ident, $input:ty, $out:ty, $f:path) => {
+        pub async fn $name(
+            State(st): St,
+            L(lang): L,
+            Extension(auth): Extension<Auth>,
+            b: Bytes,
+        ) -> ApiResult<$out> {
+            let input: $input = body(lang, &b)?;
+            $f(store(&st), &auth.actor, &input, &When::now())
+                .await
+                .map(Json)
+                .map_err(fail(lang))
+        }
+    };
+    ($name:ident, $input:ty, $out:ty, $f:path, id) => {
+        pub async fn $name(
+            State(st): St,
+            L(lang): L,
+            Extension(auth): Extension<Auth>,
+            Path(id): Path<String>,
+            b: Bytes,
+        ) -> ApiResult<$out> {
+            let input: $input = body(lang, &b)?;
+            $f(store(&st), &auth.actor, &id, &input, &When::now())
+                .await
+                .map(Json)
+                .map_err(fail(lang))
+        }
+    };
 }
+
+command!(
+    register_person,
+    tr::PersonInput,
+    tr::PersonRow,
+    tr::register_person
+);
+command!(collect, tr::CollectInput, tr::UnitRow, tr::collect);
+command!(dispatch, tr::DispatchInput, tr::ShipmentRow, tr::dispatch);
+command!(
+    register_equipment,
+    tr::EquipmentInput,
+    tr::EquipmentRow,
+    tr::register_equipment
+);
+command!(register_lot, tr::LotInput, tr::LotRow, tr::register_lot);
+command!(register_bank, tr::BankInput, tr::BankRow, tr::register_bank);
+command!(start_batch, tr::BatchInput, tr::BatchRow, tr::start_batch);
+command!(receive, tr::ReceiveInput, tr::ShipmentRow, tr::receive, id);
+command!(
+    record_step,
+    tr::StepInput,
+    Vec<tr::StepRow>,
+    tr::record_step,
+    id
+);
+command!(
+    record_test,
+    tr::TestInput,
+    tr::TestOutcome,
+    tr::record_test,
+    id
+);
+command!(
+    close_deviation,
+    tr::CloseDeviationInput,
+    tr::BatchRow,
+    tr::close_deviation,
+    id
+);
+command!(
+    make_units,
+    tr::MakeUnitsInput,
+    Vec<tr::UnitRow>,
+    tr::make_units,
+    id
+);
+command!(
+    release_batch,
+    tr::ReleaseInput,
+    tr::BatchRow,
+    tr::release_batch,
+    id
+);
+command!(
+    bedside,
+    tr::BedsideInput,
+    tr::BedsideOutcome,
+    tr::bedside_check,
+    id
+);
+command!(
+    administer,
+    tr::AdministerInput,
+    tr::UnitRow,
+    tr::administer,
+    id
+);
 
 pub async fn person_identity(
     State(st): St,
@@ -55,46 +144,6 @@ pub async fn person_identity(
     Path(id): Path<String>,
 ) -> ApiResult<Value> {
     tr::person_identity(store(&st), &auth.actor, &id)
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn collect(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    b: Bytes,
-) -> ApiResult<tr::UnitRow> {
-    let input: tr::CollectInput = body(lang, &b)?;
-    tr::collect(store(&st), &auth.actor, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn dispatch(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    b: Bytes,
-) -> ApiResult<tr::ShipmentRow> {
-    let input: tr::DispatchInput = body(lang, &b)?;
-    tr::dispatch(store(&st), &auth.actor, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn receive(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> ApiResult<tr::ShipmentRow> {
-    let input: tr::ReceiveInput = body(lang, &b)?;
-    tr::receive(store(&st), &auth.actor, &id, &input, &When::now())
         .await
         .map(Json)
         .map_err(fail(lang))
@@ -158,58 +207,6 @@ pub async fn define_process(
     let (mut input, reason): (tr::ProcessInput, String) = parse_body(lang, &b)?;
     input.reason = Some(reason).filter(|r| !r.is_empty());
     tr::define_process(store(&st), &auth.actor, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn register_equipment(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    b: Bytes,
-) -> ApiResult<tr::EquipmentRow> {
-    let input: tr::EquipmentInput = body(lang, &b)?;
-    tr::register_equipment(store(&st), &auth.actor, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn register_lot(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    b: Bytes,
-) -> ApiResult<tr::LotRow> {
-    let input: tr::LotInput = body(lang, &b)?;
-    tr::register_lot(store(&st), &auth.actor, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn register_bank(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    b: Bytes,
-) -> ApiResult<tr::BankRow> {
-    let input: tr::BankInput = body(lang, &b)?;
-    tr::register_bank(store(&st), &auth.actor, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn start_batch(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    b: Bytes,
-) -> ApiResult<tr::BatchRow> {
-    let input: tr::BatchInput = body(lang, &b)?;
-    tr::start_batch(store(&st), &auth.actor, &input, &When::now())
         .await
         .map(Json)
         .map_err(fail(lang))
@@ -281,76 +278,6 @@ pub async fn get_batch(
         .map_err(fail(lang))
 }
 
-pub async fn record_step(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> ApiResult<Vec<tr::StepRow>> {
-    let input: tr::StepInput = body(lang, &b)?;
-    tr::record_step(store(&st), &auth.actor, &id, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn record_test(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> ApiResult<tr::TestOutcome> {
-    let input: tr::TestInput = body(lang, &b)?;
-    tr::record_test(store(&st), &auth.actor, &id, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn close_deviation(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> ApiResult<tr::BatchRow> {
-    let input: tr::CloseDeviationInput = body(lang, &b)?;
-    tr::close_deviation(store(&st), &auth.actor, &id, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn make_units(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> ApiResult<Vec<tr::UnitRow>> {
-    let input: tr::MakeUnitsInput = body(lang, &b)?;
-    tr::make_units(store(&st), &auth.actor, &id, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn release_batch(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> ApiResult<tr::BatchRow> {
-    let input: tr::ReleaseInput = body(lang, &b)?;
-    tr::release_batch(store(&st), &auth.actor, &id, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
 /// A unit with its chain-of-identity id and record hash.
 pub async fn get_unit(
     State(st): St,
@@ -379,34 +306,6 @@ pub async fn store_unit(
 ) -> ApiResult<tr::UnitRow> {
     let input: StoreBody = body(lang, &b)?;
     tr::store_unit(store(&st), &auth.actor, &id, &input.location, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn bedside(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> ApiResult<tr::BedsideOutcome> {
-    let input: tr::BedsideInput = body(lang, &b)?;
-    tr::bedside_check(store(&st), &auth.actor, &id, &input, &When::now())
-        .await
-        .map(Json)
-        .map_err(fail(lang))
-}
-
-pub async fn administer(
-    State(st): St,
-    L(lang): L,
-    Extension(auth): Extension<Auth>,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> ApiResult<tr::UnitRow> {
-    let input: tr::AdministerInput = body(lang, &b)?;
-    tr::administer(store(&st), &auth.actor, &id, &input, &When::now())
         .await
         .map(Json)
         .map_err(fail(lang))

@@ -210,6 +210,27 @@ async fn user_name(st: &SharedState, id: &str) -> String {
     }
 }
 
+/// Test results as the chain and batch pages list them: test, stage,
+/// value with unit, specification, time; and whether it passed.
+fn test_rows(lang: Lang, tests: &[tr::TestRow]) -> Vec<([String; 5], bool)> {
+    let l = Labels(lang);
+    tests
+        .iter()
+        .map(|t| {
+            (
+                [
+                    test_label(&t.test, lang),
+                    l.t(&format!("stage.{}", t.stage)).to_string(),
+                    format!("{} {}", t.value, t.unit),
+                    t.spec.clone(),
+                    minute(&t.at),
+                ],
+                t.verdict == "pass",
+            )
+        })
+        .collect()
+}
+
 fn minute(t: &str) -> String {
     t.chars().take(16).collect::<String>().replace('T', " ")
 }
@@ -294,22 +315,7 @@ pub async fn chain_page(
             minute(&s.at),
         ]);
     }
-    let tests = c
-        .tests
-        .iter()
-        .map(|t| {
-            (
-                [
-                    test_label(&t.test, lang),
-                    l.t(&format!("stage.{}", t.stage)).to_string(),
-                    format!("{} {}", t.value, t.unit),
-                    t.spec.clone(),
-                    minute(&t.at),
-                ],
-                t.verdict == "pass",
-            )
-        })
-        .collect();
+    let tests = test_rows(lang, &c.tests);
     let deviations = c
         .deviations
         .iter()
@@ -434,22 +440,7 @@ pub async fn batch_page(
         Ok(Some(p)) => p.name,
         _ => v.batch.process_id.clone(),
     };
-    let tests = v
-        .tests
-        .iter()
-        .map(|t| {
-            (
-                [
-                    test_label(&t.test, lang),
-                    l.t(&format!("stage.{}", t.stage)).to_string(),
-                    format!("{} {}", t.value, t.unit),
-                    t.spec.clone(),
-                    minute(&t.at),
-                ],
-                t.verdict == "pass",
-            )
-        })
-        .collect();
+    let tests = test_rows(lang, &v.tests);
     let blockers = v
         .release_blockers
         .iter()

@@ -48,6 +48,8 @@ const RELEASE_RESULTS: &[(&str, &str)] = &[
     ("mycoplasma", "negative"),
     ("endotoxin", "0.6"),
     ("viability", "88.4"),
+    ("identity", "car_positive"),
+    ("potency", "2210"),
     ("cd3_purity", "96.8"),
     ("transduction_efficiency", "41.2"),
     ("vector_copy_number", "1.7"),

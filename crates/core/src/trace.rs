@@ -207,6 +207,13 @@ pub fn example_car_t_specs() -> Vec<Spec> {
         s("mycoplasma", "release", words("negative"), ""),
         s("endotoxin", "release", Limit::Below { max: 5.0 }, "EU/mL"),
         s("viability", "release", Limit::AtLeast { min: 70.0 }, "%"),
+        s("identity", "release", words("car_positive"), ""),
+        s(
+            "potency",
+            "release",
+            Limit::AtLeast { min: 500.0 },
+            "pg/mL IFN-γ",
+        ),
         s("cd3_purity", "release", Limit::AtLeast { min: 80.0 }, "%"),
         s(
             "transduction_efficiency",

@@ -147,7 +147,8 @@ async fn run(b: TestBackend, patients: u32, readings: u32) {
         .into_iter()
         .filter_map(|m| m.get("id").and_then(|v| v.as_str()).map(String::from))
         .collect();
-    let samples = env("CELLTRAIL_TRACE_QUERIES", 1000) as usize;
+    let full = std::env::args().any(|a| a == "--bench");
+    let samples = env("CELLTRAIL_TRACE_QUERIES", if full { 1000 } else { 20 }) as usize;
     let mut x = 42u64;
     for (label, dir, pick) in [
         ("backward from a bag", Direction::Backward, 0),
@@ -180,8 +181,11 @@ async fn run(b: TestBackend, patients: u32, readings: u32) {
 }
 
 fn main() {
-    let patients = env("CELLTRAIL_TRACE_PATIENTS", 200);
-    let readings = env("CELLTRAIL_TRACE_READINGS", 900);
+    // Under `cargo bench` the sizes above; when the test suite runs the
+    // bench once to check that it works, a few patients.
+    let full = std::env::args().any(|a| a == "--bench");
+    let patients = env("CELLTRAIL_TRACE_PATIENTS", if full { 200 } else { 8 });
+    let readings = env("CELLTRAIL_TRACE_READINGS", if full { 900 } else { 20 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -581,6 +581,8 @@ pub const PASSING_RELEASE: &[(&str, &str)] = &[
     ("mycoplasma", "negative"),
     ("endotoxin", "0.8"),
     ("viability", "86.5"),
+    ("identity", "car_positive"),
+    ("potency", "1840"),
     ("cd3_purity", "97.2"),
     ("transduction_efficiency", "38"),
     ("vector_copy_number", "1.9"),

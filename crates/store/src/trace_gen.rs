@@ -681,6 +681,8 @@ async fn patient_early(
             "cd3_purity" => format!("{:.1}", rng.range(900, 995) as f64 / 10.0),
             "transduction_efficiency" => format!("{:.1}", rng.range(200, 600) as f64 / 10.0),
             "vector_copy_number" => format!("{:.2}", rng.range(80, 350) as f64 / 100.0),
+            "potency" => format!("{}", rng.range(900, 4000)),
+            "identity" => "car_positive".into(),
             "sterility" => "no_growth".into(),
             "mycoplasma" => "negative".into(),
             _ => "not_detected".into(),

@@ -1187,16 +1187,15 @@ async fn batch_targets(store: &dyn Store, b: &BatchRow) -> StoreResult<Vec<(Stri
     Ok(out)
 }
 
+/// The halt record of one target (in force or lifted), if it ever had one.
+async fn halt_of(store: &dyn Store, kind: &str, id: &str) -> StoreResult<Option<HaltRow>> {
+    one(store, "SELECT target_kind, target_id, active, org_id, halted_at, reason, lifted_at FROM halts WHERE target_kind = $1 AND target_id = $2", vec![t(kind), t(id)]).await
+}
+
 /// Fails with `halted` when any of the targets is under an active halt.
 async fn ensure_not_halted(store: &dyn Store, targets: &[(String, String)]) -> StoreResult<()> {
     for (kind, id) in targets {
-        let h: Option<HaltRow> = one(
-            store,
-            "SELECT target_kind, target_id, active, org_id, halted_at, reason, lifted_at FROM halts WHERE target_kind = $1 AND target_id = $2 AND active = 1",
-            vec![t(kind), t(id)],
-        )
-        .await?;
-        if let Some(h) = h {
+        if let Some(h) = halt_of(store, kind, id).await?.filter(|h| h.active == 1) {
             return Err(StoreError::conflict(
                 "halted",
                 format!("{kind} {id} is halted: {}", h.reason),
@@ -2970,7 +2969,7 @@ pub async fn set_halt(
         ));
     }
     let reason = crate::service::check_reason(&input.reason)?;
-    let active: Option<HaltRow> = one(store, "SELECT target_kind, target_id, active, org_id, halted_at, reason, lifted_at FROM halts WHERE target_kind = $1 AND target_id = $2", vec![t(kind), t(&id)]).await?;
+    let active = halt_of(store, kind, &id).await?;
     let is_active = active.as_ref().is_some_and(|h| h.active == 1);
     if halt && is_active {
         return Err(StoreError::conflict("already_halted", id));
@@ -3000,10 +2999,7 @@ pub async fn set_halt(
         when,
         &reason,
     )?;
-    store.append(vec![ev]).await?;
-    one(store, "SELECT target_kind, target_id, active, org_id, halted_at, reason, lifted_at FROM halts WHERE target_kind = $1 AND target_id = $2", vec![t(kind), t(&id)])
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", id))
+    append_read(store, vec![ev], halt_of(store, kind, &id), &id).await
 }
 
 pub async fn halts(store: &dyn Store, actor: &Actor) -> StoreResult<Vec<HaltRow>> {
@@ -3155,7 +3151,7 @@ pub async fn chain(
     for b in &batch_ids {
         if let Some(row) = batch(store, b).await? {
             for (k, id) in batch_targets(store, &row).await? {
-                if let Some(h) = one::<HaltRow>(store, "SELECT target_kind, target_id, active, org_id, halted_at, reason, lifted_at FROM halts WHERE target_kind = $1 AND target_id = $2", vec![t(&k), t(&id)]).await? {
+                if let Some(h) = halt_of(store, &k, &id).await? {
                     if !halts_all.contains(&h) {
                         halts_all.push(h);
                     }

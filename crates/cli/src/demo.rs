@@ -1165,6 +1165,7 @@ async fn load_base(store: &dyn Store, cal: &WorkCalendar) -> StoreResult<()> {
     }
     crate::demo_ethics::load(store, rules).await?;
     crate::demo_trace::load(store).await?;
+    crate::demo_safety::load(store).await?;
     Ok(())
 }
 

@@ -4,7 +4,9 @@
 mod config;
 mod demo;
 mod demo_ethics;
+mod demo_safety;
 mod demo_trace;
+mod safety_cmd;
 
 use std::io::{BufReader, Write};
 use std::process::ExitCode;
@@ -75,6 +77,68 @@ enum Cmd {
     /// Chain of identity and custody.
     #[command(subcommand)]
     Trace(TraceCmd),
+    /// Grade CRS or ICANS by the ASTCT consensus from a JSON file of
+    /// observations; prints {"grade", "deciding"}.
+    #[command(subcommand)]
+    Grade(safety_cmd::GradeCmd),
+    /// Signal detection over a CSV of report_id,product,event[,stratum]:
+    /// PRR, ROR, Yates chi-squared, BCPNN IC and MGPS (EBGM, EB05, EB95).
+    Signal(SignalArgs),
+    /// Load public adverse-event data for analysis.
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// Clinical safety data sets.
+    #[command(subcommand)]
+    Safety(SafetyCmd),
+}
+
+#[derive(Args)]
+struct SignalArgs {
+    /// The CSV file (`-` for standard input).
+    #[arg(long)]
+    input: String,
+    /// Sum expected counts over the strata of the fourth column instead of
+    /// using the whole table's margins.
+    #[arg(long)]
+    unstratified: bool,
+}
+
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// The FDA's FAERS quarterly ASCII extract (a folder with the
+    /// $-delimited DEMO, DRUG and REAC files): suspect drugs and reactions
+    /// of the latest version of each case, into the reference data the
+    /// signals page can analyse (source `faers`).
+    Faers {
+        dir: String,
+        /// Also write the rows as CSV for `celltrail signal`.
+        #[arg(long)]
+        csv: Option<String>,
+        /// Only write the CSV; do not touch the database.
+        #[arg(long)]
+        no_database: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SafetyCmd {
+    /// Write a synthetic CSV of report-event rows with planted signals
+    /// (for benchmarks and tests of `celltrail signal`).
+    Generate {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 20_240_601)]
+        seed: u64,
+        #[arg(long, default_value_t = 4000)]
+        products: usize,
+        #[arg(long, default_value_t = 2000)]
+        events: usize,
+        /// Leave out the stratum column.
+        #[arg(long)]
+        no_strata: bool,
+        #[arg(long)]
+        out: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -870,6 +934,84 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                 )
                 },
             );
+        }
+        Cmd::Grade(c) => {
+            let lang = safety_cmd::lang_of(&cli_lang);
+            let (g, words) = safety_cmd::grade(&c, lang)?;
+            print(json, &g, |g| {
+                let mut s = format!("grade {}", g.grade);
+                for w in &words {
+                    s.push_str(&format!("\n  {w}"));
+                }
+                s
+            });
+        }
+        Cmd::Signal(a) => {
+            let lang = safety_cmd::lang_of(&cli_lang);
+            let analysis = safety_cmd::signal(&a.input, !a.unstratified, lang)?;
+            print(json, &analysis, safety_cmd::signal_human);
+        }
+        Cmd::Safety(SafetyCmd::Generate {
+            rows,
+            seed,
+            products,
+            events,
+            no_strata,
+            out,
+        }) => {
+            let opts = celltrail_stats::generate::Options {
+                rows,
+                seed,
+                products: products.max(1),
+                events: events.max(1),
+                strata: !no_strata,
+            };
+            let file = std::fs::File::create(&out).map_err(io_err)?;
+            let written = celltrail_stats::generate::write_csv(
+                &opts,
+                std::io::BufWriter::with_capacity(1 << 20, file),
+            )
+            .map_err(io_err)?;
+            let planted = celltrail_stats::generate::planted(&opts);
+            let v = serde_json::json!({
+                "out": out,
+                "rows": written,
+                "planted": planted.iter().map(|p| serde_json::json!({"product": p.product, "event": p.event, "share": p.share})).collect::<Vec<_>>(),
+            });
+            print(json, &v, |v| {
+                format!(
+                    "{} rows written to {}",
+                    v["rows"],
+                    v["out"].as_str().unwrap_or("")
+                )
+            });
+        }
+        Cmd::Import(ImportCmd::Faers {
+            dir,
+            csv,
+            no_database,
+        }) => {
+            let lang = safety_cmd::lang_of(&cli_lang);
+            let store = if no_database {
+                None
+            } else {
+                Some(open_store(&cfg.database_url).await?)
+            };
+            let report =
+                safety_cmd::import_faers(store.as_deref(), &dir, csv.as_deref(), lang, !json)
+                    .await?;
+            if let Some(s) = &store {
+                store_checkpoint(s).await?;
+            }
+            print(json, &report, |r| {
+                format!(
+                    "{} reports, {} report-event rows ({} new in the database) from {}",
+                    r["reports"],
+                    r["rows"],
+                    r["stored"],
+                    r["dir"].as_str().unwrap_or("")
+                )
+            });
         }
         Cmd::Isbt(c) => {
             let lang = if cli_lang.starts_with("zh") {

@@ -151,6 +151,9 @@ pub enum Permission {
     TraceRelease,
     TraceHalt,
     IdentityRead,
+    SafetyRead,
+    SafetyReport,
+    SignalRead,
 }
 
 string_enum!(Permission, "permission", {
@@ -181,6 +184,9 @@ string_enum!(Permission, "permission", {
     TraceRelease => "trace.release",
     TraceHalt => "trace.halt",
     IdentityRead => "identity.read",
+    SafetyRead => "safety.read",
+    SafetyReport => "safety.report",
+    SignalRead => "signal.read",
 });
 
 impl Permission {
@@ -236,6 +242,21 @@ impl Permission {
                 lang,
                 "查看患者与供者身份信息",
                 "View patient and donor identity",
+            ),
+            Permission::SafetyRead => pick(
+                lang,
+                "查看不良事件与长期随访",
+                "View adverse events and long-term follow-up",
+            ),
+            Permission::SafetyReport => pick(
+                lang,
+                "报告不良事件、快速报告与随访",
+                "Report adverse events, expedited reports and follow-up",
+            ),
+            Permission::SignalRead => pick(
+                lang,
+                "查看全国不良事件数据库与信号",
+                "View the national adverse-event database and signals",
             ),
         }
     }
@@ -297,6 +318,8 @@ const RESEARCH_OFFICE: &[Permission] = &[
     P::TraceRead,
     P::TraceRecord,
     P::IdentityRead,
+    P::SafetyRead,
+    P::SafetyReport,
 ];
 const INVESTIGATOR: &[Permission] = &[
     P::ProjectRead,
@@ -308,6 +331,8 @@ const INVESTIGATOR: &[Permission] = &[
     P::TraceRead,
     P::TraceRecord,
     P::IdentityRead,
+    P::SafetyRead,
+    P::SafetyReport,
 ];
 const CLINICAL_NURSE: &[Permission] = &[
     P::ProjectRead,
@@ -315,6 +340,7 @@ const CLINICAL_NURSE: &[Permission] = &[
     P::TraceRead,
     P::TraceRecord,
     P::IdentityRead,
+    P::SafetyRead,
 ];
 const PROCESS_OPERATOR: &[Permission] = &[P::ProjectRead, P::OrgRead, P::TraceRead, P::TraceRecord];
 const QUALITY_ASSURANCE: &[Permission] = &[
@@ -333,6 +359,8 @@ const QUALIFIED_PERSON: &[Permission] = &[
     P::TraceRelease,
     P::TraceHalt,
 ];
+const SPONSOR_MANAGER: &[Permission] =
+    &[P::ProjectRead, P::OrgRead, P::SafetyRead, P::SafetyReport];
 const ETHICS_SECRETARY: &[Permission] =
     &[P::ProjectRead, P::OrgRead, P::EthicsRead, P::EthicsManage];
 const ETHICS_MEMBER: &[Permission] = &[P::ProjectRead, P::OrgRead, P::EthicsRead, P::EthicsReview];
@@ -344,6 +372,8 @@ const REGULATOR_REVIEWER: &[Permission] = &[
     P::AuditRead,
     P::LedgerVerify,
     P::TraceRead,
+    P::SafetyRead,
+    P::SignalRead,
 ];
 const REGULATOR_OFFICER: &[Permission] = &[
     P::EthicsRead,
@@ -358,6 +388,8 @@ const REGULATOR_OFFICER: &[Permission] = &[
     P::LedgerExport,
     P::TraceRead,
     P::TraceHalt,
+    P::SafetyRead,
+    P::SignalRead,
 ];
 const INSPECTOR: &[Permission] = &[
     P::EthicsRead,
@@ -367,6 +399,8 @@ const INSPECTOR: &[Permission] = &[
     P::LedgerVerify,
     P::LedgerExport,
     P::TraceRead,
+    P::SafetyRead,
+    P::SignalRead,
 ];
 const ORG_ADMIN: &[Permission] = &[
     P::OrgRead,
@@ -387,6 +421,8 @@ const PLATFORM_ADMIN: &[Permission] = &[
     P::LedgerExport,
     P::ProjectRead,
     P::TraceRead,
+    P::SafetyRead,
+    P::SignalRead,
 ];
 
 /// The permissions a role grants.
@@ -405,7 +441,8 @@ pub fn permissions(role: Role) -> &'static [Permission] {
         Role::QualifiedPerson => QUALIFIED_PERSON,
         Role::ProcessOperator => PROCESS_OPERATOR,
         Role::ClinicalNurse => CLINICAL_NURSE,
-        Role::LabAnalyst | Role::SponsorManager | Role::PayerAnalyst => READ_ONLY,
+        Role::SponsorManager => SPONSOR_MANAGER,
+        Role::LabAnalyst | Role::PayerAnalyst => READ_ONLY,
     }
 }
 
@@ -506,6 +543,8 @@ mod tests {
                     TraceRead,
                     TraceRecord,
                     IdentityRead,
+                    SafetyRead,
+                    SafetyReport,
                 ],
             ),
             (
@@ -520,6 +559,8 @@ mod tests {
                     TraceRead,
                     TraceRecord,
                     IdentityRead,
+                    SafetyRead,
+                    SafetyReport,
                 ],
             ),
             (
@@ -532,6 +573,8 @@ mod tests {
                     LedgerVerify,
                     EthicsRead,
                     TraceRead,
+                    SafetyRead,
+                    SignalRead,
                 ],
             ),
             (
@@ -549,6 +592,8 @@ mod tests {
                     ExpertPoolManage,
                     TraceRead,
                     TraceHalt,
+                    SafetyRead,
+                    SignalRead,
                 ],
             ),
             (
@@ -561,6 +606,8 @@ mod tests {
                     LedgerExport,
                     EthicsRead,
                     TraceRead,
+                    SafetyRead,
+                    SignalRead,
                 ],
             ),
             (
@@ -581,6 +628,8 @@ mod tests {
                     EthicsRead,
                     ExpertPoolManage,
                     TraceRead,
+                    SafetyRead,
+                    SignalRead,
                 ],
             ),
             (
@@ -619,10 +668,20 @@ mod tests {
             ),
             (
                 Role::ClinicalNurse,
-                &[ProjectRead, OrgRead, TraceRead, TraceRecord, IdentityRead],
+                &[
+                    ProjectRead,
+                    OrgRead,
+                    TraceRead,
+                    TraceRecord,
+                    IdentityRead,
+                    SafetyRead,
+                ],
             ),
             (Role::LabAnalyst, &[ProjectRead, OrgRead]),
-            (Role::SponsorManager, &[ProjectRead, OrgRead]),
+            (
+                Role::SponsorManager,
+                &[ProjectRead, OrgRead, SafetyRead, SafetyReport],
+            ),
             (Role::PayerAnalyst, &[ProjectRead, OrgRead]),
         ];
         assert_eq!(expect.len(), Role::ALL.len());

@@ -15,6 +15,7 @@ pub mod error;
 pub mod ethics;
 pub mod model;
 pub mod projection;
+pub mod safety;
 pub mod service;
 mod sql;
 pub mod testkit;
@@ -143,6 +144,13 @@ pub trait Store: Send + Sync {
         data: &str,
         wristband: &str,
     ) -> StoreResult<()>;
+    /// Public reference report-event rows (e.g. FAERS) for signal
+    /// detection, outside the ledger; returns how many were new.
+    async fn put_reference_rows(
+        &self,
+        source: &str,
+        rows: &[(String, String, String, String)],
+    ) -> StoreResult<u64>;
     async fn identity(&self, person_id: &str) -> StoreResult<Option<(String, String, String)>>;
     async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()>;
     async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>>;

@@ -208,6 +208,13 @@ pub const READ_MODEL_TABLES: &[(&str, &str)] = &[
     ("administrations", "unit_id"),
     ("halts", "target_kind, target_id"),
     ("lineage", "parent, child, relation"),
+    ("adverse_events", "id"),
+    ("ae_versions", "ae_id, version"),
+    ("ae_reports", "ae_id, seq"),
+    ("national_reports", "id"),
+    ("national_report_events", "report_id, product, event"),
+    ("ltfu_enrolments", "id"),
+    ("ltfu_visits", "enrolment_id, number"),
 ];
 
 /// The text the name search matches: both names, lower-cased.
@@ -349,6 +356,7 @@ pub fn project(ev: &Event) -> StoreResult<Vec<Op>> {
         }
         k if crate::ethics::KINDS.contains(&k) => return crate::ethics::project(ev),
         k if crate::trace::KINDS.contains(&k) => return crate::trace::project(ev),
+        k if crate::safety::KINDS.contains(&k) => return crate::safety::project(ev),
         other => {
             return Err(StoreError::internal(
                 "event_kind_unknown",

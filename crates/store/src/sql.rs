@@ -64,6 +64,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         &[include_str!("../migrations/0005_ethics.sql")],
     ),
     (6, "trace", &[include_str!("../migrations/0006_trace.sql")]),
+    (
+        7,
+        "safety",
+        &[include_str!("../migrations/0007_safety.sql")],
+    ),
 ];
 
 const PG_MIGRATIONS: &[Migration] = &[
@@ -96,6 +101,11 @@ const PG_MIGRATIONS: &[Migration] = &[
         &[include_str!("../migrations/0005_ethics.sql")],
     ),
     (6, "trace", &[include_str!("../migrations/0006_trace.sql")]),
+    (
+        7,
+        "safety",
+        &[include_str!("../migrations/0007_safety.sql")],
+    ),
 ];
 
 /// Splits a migration file into statements (no `;` inside literals here).
@@ -1373,6 +1383,28 @@ macro_rules! backend {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn put_reference_rows(&self, source: &str, rows: &[(String, String, String, String)]) -> StoreResult<u64> {
+                const PER: usize = 200;
+                let mut tx = self.pool.begin().await?;
+                let mut n = 0u64;
+                for chunk in rows.chunks(PER) {
+                    let values: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("(${},${},${},${},${})", 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4, 5 * i + 5))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO reference_reports (source, report_id, product, event, stratum) VALUES {} ON CONFLICT DO NOTHING",
+                        values.join(",")
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for (report, product, event, stratum) in chunk {
+                        q = q.bind(source).bind(report).bind(product).bind(event).bind(stratum);
+                    }
+                    n += q.execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(n)
             }
 
             async fn identity(&self, person_id: &str) -> StoreResult<Option<(String, String, String)>> {

@@ -19,6 +19,9 @@ pub mod openapi;
 pub mod pages;
 pub mod public;
 pub mod routes;
+pub mod safety;
+pub mod safety_pages;
+pub mod safety_signal;
 pub mod session;
 pub mod trace;
 pub mod trace_pages;
@@ -354,6 +357,59 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/v1/trace/chains/{coi}/fhir", get(trace::chain_fhir))
         .route("/api/v1/trace/genealogy", get(trace::genealogy))
         .route("/api/v1/trace/recall", get(trace::recall))
+        .route("/app/safety", get(safety_pages::safety_home))
+        .route("/app/safety/new", get(safety_pages::ae_new))
+        .route("/app/safety/aes", post(safety_pages::ae_create))
+        .route("/app/safety/aes/{id}", get(safety_pages::ae_page))
+        .route(
+            "/app/safety/aes/{id}/report",
+            post(safety_pages::ae_send_form),
+        )
+        .route(
+            "/app/safety/aes/{id}/national",
+            post(safety_pages::ae_national_form),
+        )
+        .route("/app/safety/signals", get(safety_pages::signals_page))
+        .route("/app/safety/ltfu", get(safety_pages::ltfu_page))
+        .route(
+            "/app/safety/ltfu/{id}",
+            get(safety_pages::ltfu_subject_page),
+        )
+        .route(
+            "/app/safety/ltfu/{id}/visits",
+            post(safety_pages::ltfu_visit_form),
+        )
+        .route("/api/v1/safety/grade/crs", get(safety::grade_crs))
+        .route("/api/v1/safety/grade/icans", get(safety::grade_icans))
+        .route(
+            "/api/v1/safety/aes",
+            get(safety::list_aes).post(safety::report_ae),
+        )
+        .route("/api/v1/safety/aes/{id}", get(safety::get_ae))
+        .route(
+            "/api/v1/safety/aes/{id}/follow-ups",
+            post(safety::follow_up_ae),
+        )
+        .route("/api/v1/safety/aes/{id}/reports", post(safety::send_report))
+        .route("/api/v1/safety/aes/{id}/e2b", get(safety::ae_e2b))
+        .route(
+            "/api/v1/safety/aes/{id}/national",
+            post(safety::submit_national),
+        )
+        .route("/api/v1/safety/e2b", post(safety::import_e2b))
+        .route("/api/v1/safety/clocks", get(safety::clocks))
+        .route("/api/v1/safety/national", get(safety::national))
+        .route("/api/v1/safety/signals", get(safety::signals))
+        .route(
+            "/api/v1/safety/ltfu",
+            get(safety::ltfu).post(safety::enrol_ltfu),
+        )
+        .route("/api/v1/safety/ltfu/{id}", get(safety::get_ltfu))
+        .route(
+            "/api/v1/safety/ltfu/{id}/visits",
+            post(safety::record_visit),
+        )
+        .route("/api/v1/safety/ltfu/{id}/end", post(safety::end_ltfu))
         .route("/api/v1/committees", get(ethics::list_committees))
         .route("/api/v1/committees/{id}", get(ethics::get_committee))
         .route(
@@ -447,6 +503,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::prometheus))
         .route("/static/app.css", get(pages::stylesheet))
+        .route("/static/safety.js", get(safety_pages::script))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn_with_state(

@@ -110,6 +110,31 @@ fn ethics_schemas_c(reason: &Value) -> Value {
     })
 }
 
+fn safety_schemas(reason: &Value) -> Value {
+    json!({
+        "AdverseEvent": {"type": "object", "required": ["project_id", "product", "product_class", "term", "onset", "aware", "severity", "expectedness", "causality", "outcome"], "additionalProperties": false, "properties": {
+            "project_id": {"type": "string"}, "subject_id": {"type": "string", "description": "Study subject (ethics module)"}, "patient_id": {"type": "string", "description": "Pseudonymous patient of the chain of custody"},
+            "unit_id": {"type": "string"}, "sponsor_id": {"type": "string"}, "product": {"type": "string"}, "product_class": {"type": "string", "enum": celltrail_store::safety::PRODUCT_CLASSES},
+            "sex": {"type": "string", "enum": ["female", "male"]}, "age_years": {"type": "number", "minimum": 0}, "term": {"type": "string"}, "meddra_code": {"type": "string", "pattern": "^[0-9]{8}$"}, "meddra_version": {"type": "string"},
+            "onset": {"type": "string", "format": "date"}, "aware": {"type": "string", "format": "date", "description": "Day of first awareness: day 0 of the reporting clock"}, "resolved": {"type": "string", "format": "date"},
+            "seriousness": {"type": "array", "items": {"type": "string", "enum": ["death", "life_threatening", "hospitalisation", "disability", "congenital_anomaly", "other_important"]}},
+            "severity": {"type": "integer", "minimum": 1, "maximum": 5},
+            "crs": {"type": "object", "properties": {"temperature_c": {"type": "number"}, "hypotension": {"type": "string", "enum": ["none", "no_vasopressor", "one_vasopressor", "multiple_vasopressors"]}, "hypoxia": {"type": "string", "enum": ["none", "low_flow", "high_flow", "positive_pressure"]}, "fever_masked": {"type": "boolean"}}},
+            "icans": {"type": "object", "properties": {"ice_score": {"type": "integer", "minimum": 0, "maximum": 10}, "consciousness": {"type": "string", "enum": ["awake", "awakens_to_voice", "awakens_to_tactile", "unarousable"]}, "seizure": {"type": "string", "enum": ["none", "resolved", "prolonged_or_repetitive"]}, "motor": {"type": "string", "enum": ["none", "deep_focal_weakness"]}, "cerebral_edema": {"type": "string", "enum": ["none", "focal", "diffuse"]}, "age_years": {"type": "number"}, "capd_score": {"type": "integer", "minimum": 0, "maximum": 32}}},
+            "expectedness": {"type": "string", "enum": ["expected", "unexpected"]}, "causality": {"type": "string", "enum": ["certain", "probable", "possible", "unlikely", "conditional", "unassessable"]},
+            "outcome": {"type": "string", "enum": ["recovered", "recovering", "not_recovered", "recovered_with_sequelae", "fatal", "unknown"]}, "narrative": {"type": "string"}, "reason": reason}},
+        "ReportSend": {"type": "object", "required": ["kind", "recipient_id"], "additionalProperties": false, "properties": {
+            "kind": {"type": "string", "enum": ["initial", "follow_up"]}, "recipient_id": {"type": "string"}, "sent_on": {"type": "string", "format": "date"}}},
+        "LtfuEnrol": {"type": "object", "required": ["project_id", "product", "product_class", "start_on"], "additionalProperties": false, "properties": {
+            "project_id": {"type": "string"}, "subject_id": {"type": "string"}, "patient_id": {"type": "string"}, "product": {"type": "string"},
+            "product_class": {"type": "string", "enum": celltrail_store::safety::PRODUCT_CLASSES}, "years": {"type": "integer", "minimum": 1, "maximum": 30}, "start_on": {"type": "string", "format": "date"}}},
+        "LtfuVisit": {"type": "object", "required": ["number", "done_on", "vital"], "additionalProperties": false, "properties": {
+            "number": {"type": "integer", "minimum": 1}, "done_on": {"type": "string", "format": "date"}, "vital": {"type": "string", "enum": ["alive", "dead", "unknown"]}, "new_malignancy": {"type": "boolean"}, "note": {"type": "string"}}},
+        "LtfuEnd": {"type": "object", "required": ["status", "on", "reason"], "additionalProperties": false, "properties": {
+            "status": {"type": "string", "enum": ["died", "withdrawn", "completed"]}, "on": {"type": "string", "format": "date"}, "reason": reason}},
+    })
+}
+
 fn trace_schemas_a(reason: &Value) -> Value {
     let c = json!({"type": ["number", "null"], "description": "°C"});
     let din = json!({"type": "string", "description": "ISBT 128 DIN: 13 characters, or with its check character, or as barcode data (=, DIN, flags)"});
@@ -216,6 +241,7 @@ fn schemas() -> Value {
         ethics_schemas_c(&reason),
         trace_schemas_a(&reason),
         trace_schemas_b(&reason),
+        safety_schemas(&reason),
     ] {
         if let (Some(all), Value::Object(m)) = (out.as_object_mut(), more) {
             all.extend(m);

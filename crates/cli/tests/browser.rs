@@ -63,6 +63,30 @@ impl Driver {
         }
         panic!("{css}: expected {want:?}, last saw {last:?}");
     }
+    /// Waits until the element's text starts with `want`.
+    fn wait_text_prefix(&self, css: &str, want: &str) {
+        let mut last = String::new();
+        for _ in 0..100 {
+            if let Some(t) = self.try_text(css) {
+                if t.starts_with(want) {
+                    return;
+                }
+                last = t;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{css}: expected {want:?}…, last saw {last:?}");
+    }
+    /// Waits until the URL contains `part`.
+    fn wait_url_contains(&self, part: &str) {
+        for _ in 0..100 {
+            if self.url().contains(part) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("url {} does not contain {part}", self.url());
+    }
     fn try_text(&self, css: &str) -> Option<String> {
         let url = format!("{}/session/{}/element", self.base, self.session);
         let v: Value = ureq::post(&url)
@@ -631,4 +655,94 @@ fn bedside_check_blocks_the_wrong_bag_and_records_the_infusion_in_chromium() {
     assert!(recall.contains("Quarantine now"), "{recall}");
     assert_eq!(recall.matches("Quarantine now").count(), 3, "{recall}");
     d.screenshot("25-recall-en");
+}
+
+/// The safety desk as a research office and a national regulator use it:
+/// the malignancy flag and the overdue report on the desk, the adverse-event
+/// form grading CRS and ICANS live as observations are entered (ASTCT
+/// consensus, Lee et al. 2019), the saved report with its 7-day clock, the
+/// national signals with the planted lymphoma pair, and follow-up
+/// completeness with a patient lost.
+#[test]
+fn adverse_event_form_grades_live_and_signals_show_in_chromium() {
+    let s = start("browser-safety");
+    let (base, d) = (&s.base, &s.d);
+    let set = |css: &str, value: &str| {
+        d.post(
+            "/execute/sync",
+            json!({"script": "var e = document.querySelector(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true}));", "args": [css, value]}),
+        );
+    };
+
+    d.login(base, "sjh.office");
+    d.click("#nav-safety");
+    d.wait_url("/app/safety");
+    assert!(d.text("#malignancy-flags").contains("T-cell lymphoma"));
+    assert!(d.text("#aes").contains("已逾期"), "{}", d.text("#aes"));
+    d.screenshot("30-safety-desk-zh");
+
+    d.click("#report-ae");
+    d.wait_url("/app/safety/new");
+    // 39.4 °C and one vasopressor: grade 3, decided by the hypotension.
+    set("#crs-temperature", "39.4");
+    set("#crs-hypotension", "one_vasopressor");
+    d.wait_text_prefix("#crs-grade", "分级 3");
+    assert!(d.text("#crs-grade").contains("血管活性药"), "{}", d.text("#crs-grade"));
+    // Now positive-pressure ventilation as well: grade 4.
+    set("#crs-hypoxia", "positive_pressure");
+    d.wait_text_prefix("#crs-grade", "分级 4");
+    // ICE 5 in an adult, awakens to voice: ICANS grade 2.
+    set("#ae-age", "58");
+    set("#icans-ice", "5");
+    set("#icans-consciousness", "awakens_to_voice");
+    d.wait_text_prefix("#icans-grade", "分级 2");
+    d.post(
+        "/execute/sync",
+        json!({"script": "document.querySelector('#crs-section').scrollIntoView();", "args": []}),
+    );
+    d.screenshot("31-ae-form-live-grade-zh");
+    set("#ae-product", "CD19 CAR-T 细胞注射液（HS-CART19）");
+    set("#ae-term", "Cytokine release syndrome");
+    let today = d.post("/execute/sync", json!({"script": "return document.querySelector('#ae-onset').max;", "args": []}));
+    let today = today.as_str().unwrap().to_string();
+    set("#ae-onset", &today);
+    set("#ae-aware", &today);
+    d.click("#ser-life_threatening");
+    set("#ae-severity", "4");
+    set("#ae-expectedness", "unexpected");
+    set("#ae-causality", "probable");
+    set("#ae-outcome", "not_recovered");
+    d.click("#ae-submit");
+    d.wait_url_contains("/app/safety/aes/");
+    assert!(d.text("#ae-crs").starts_with("分级 4"), "{}", d.text("#ae-crs"));
+    assert!(d.text("#ae-icans").starts_with("分级 2"), "{}", d.text("#ae-icans"));
+    assert!(d.text("#ae-kind").contains("7"), "{}", d.text("#ae-kind"));
+    let clocks = d.text("#ae-clocks");
+    assert!(clocks.contains("报告期内") || clocks.contains("2天内到期"), "{clocks}");
+    d.screenshot("32-ae-page-zh");
+
+    // The national regulator's signals: the sponsor batch's lymphomas after
+    // one product meet EB05 >= 2.
+    d.click("#logout");
+    d.login(base, "nhc.officer");
+    d.go(&format!("{base}/app/safety/signals"));
+    let table = d.text("#signals");
+    let row = table
+        .lines()
+        .find(|l| l.contains("t-cell lymphoma"))
+        .unwrap_or_else(|| panic!("{table}"))
+        .to_string();
+    assert!(row.contains("EB05"), "{row}");
+    assert!(d.text("#signal-plot").contains("t-cell lymphoma"));
+    d.screenshot("33-signals-zh");
+    d.click("#lang-switch");
+    d.wait_text_prefix("h1", "National adverse-event database");
+    d.screenshot("34-signals-en");
+
+    // Follow-up completeness: one patient lost, one died.
+    d.go(&format!("{base}/app/safety/ltfu"));
+    let centres = d.text("#ltfu-centres");
+    assert!(centres.contains("East China Hospital"), "{centres}");
+    assert!(d.text("#ltfu-enrolments").contains("Lost to follow-up"));
+    d.screenshot("35-ltfu-en");
 }

@@ -620,3 +620,99 @@ fn isbt_product_reads_the_users_code_file() {
         "{err}"
     );
 }
+
+/// `celltrail grade crs|icans --input FILE --json` as the safety issue
+/// specifies it, with values from the ASTCT consensus (Lee et al., Biol
+/// Blood Marrow Transplant 2019): fever with hypoxia needing high-flow
+/// oxygen is grade 3; an adult with ICE 6 and a resolved seizure is grade 3
+/// (the seizure decides); a child of 8 is graded by CAPD, 9 or more grade 3.
+#[test]
+fn grade_crs_and_icans_from_files() {
+    let dir = common::tempdir("grade");
+    let crs = dir.join("crs.json");
+    std::fs::write(
+        &crs,
+        r#"{"temperature_c": 38.9, "hypotension": "none", "hypoxia": "high_flow"}"#,
+    )
+    .unwrap();
+    let (code, out, err) = celltrail(&["grade", "crs", "--input", crs.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["grade"], 3);
+    assert_eq!(v["deciding"], serde_json::json!(["hypoxia:high_flow"]));
+    let icans = dir.join("icans.json");
+    std::fs::write(
+        &icans,
+        r#"{"ice_score": 6, "consciousness": "awake", "seizure": "resolved", "motor": "none", "cerebral_edema": "none", "age_years": 45}"#,
+    )
+    .unwrap();
+    let (code, out, err) = celltrail(&["grade", "icans", "--input", icans.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["grade"], 3);
+    assert_eq!(v["deciding"], serde_json::json!(["seizure:resolved"]));
+    let child = dir.join("child.json");
+    std::fs::write(
+        &child,
+        r#"{"capd_score": 12, "consciousness": "awake", "seizure": "none", "motor": "none", "cerebral_edema": "none", "age_years": 8}"#,
+    )
+    .unwrap();
+    let (code, out, _) = celltrail(&["grade", "icans", "--input", child.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["grade"], 3);
+    // A child without a CAPD score: refused with a code, in Chinese when asked.
+    std::fs::write(
+        &child,
+        r#"{"consciousness": "awake", "seizure": "none", "motor": "none", "cerebral_edema": "none", "age_years": 8}"#,
+    )
+    .unwrap();
+    let (code, out, _) = celltrail(&[
+        "--lang", "zh-CN", "grade", "icans", "--input", child.to_str().unwrap(), "--json",
+    ]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["code"], "grade_capd_score_missing");
+    assert!(v["error"]["message"].as_str().unwrap().contains("CAPD"), "{out}");
+}
+
+/// `celltrail signal --input FILE --json` prints the fields the issue
+/// names; the generator's planted pair stands out, and a malformed line is
+/// refused with its number.
+#[test]
+fn signal_detection_from_a_generated_file() {
+    let dir = common::tempdir("signal");
+    let csv = dir.join("reports.csv");
+    let (code, out, err) = celltrail(&[
+        "--json", "safety", "generate", "--rows", "60000", "--products", "60", "--events", "40",
+        "--out", csv.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let generated: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(generated["rows"], 60000);
+    let planted = &generated["planted"][0];
+    let (code, out, err) = celltrail(&["signal", "--input", csv.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    for k in ["alpha1", "beta1", "alpha2", "beta2", "p"] {
+        assert!(v["hyperparameters"][k].is_number(), "{k}");
+    }
+    let pairs = v["pairs"].as_array().unwrap();
+    for k in [
+        "product", "event", "n", "e", "prr", "prr_lo", "prr_hi", "ror", "ror_lo", "ror_hi",
+        "chi2_yates", "ic", "ic025", "ebgm", "eb05", "eb95",
+    ] {
+        assert!(pairs[0].get(k).is_some(), "{k} missing");
+    }
+    let hit = pairs
+        .iter()
+        .find(|p| p["product"] == planted["product"] && p["event"] == planted["event"])
+        .expect("planted pair");
+    assert!(hit["eb05"].as_f64().unwrap() >= 2.0, "{hit}");
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "report_id,product,event\nr1,p1,e1\nr2,p1\n").unwrap();
+    let (code, out, _) = celltrail(&["signal", "--input", bad.to_str().unwrap(), "--json"]);
+    assert_ne!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["code"], "signal_csv_columns");
+    assert!(v["error"]["message"].as_str().unwrap().contains(":3:"), "{out}");
+}

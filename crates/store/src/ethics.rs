@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{StoreError, StoreResult};
-use crate::projection::{ot, payload, t, Op, SignaturePayload, Val};
+use crate::projection::{ot, payload, rows, t, Op, SignaturePayload, Val};
 use crate::service::{
     check_reason, check_signature, iso_date, optional, reason_text, required, visible_project,
     Actor, SignInput, When,
@@ -566,15 +566,6 @@ fn submission_touch(id: &str, ev: &celltrail_ledger::Event, status: Option<&str>
 }
 
 // ---------------------------------------------------------------- reads
-
-fn rows<T: serde::de::DeserializeOwned>(rows: Vec<Map<String, Value>>) -> StoreResult<Vec<T>> {
-    rows.into_iter()
-        .map(|m| {
-            serde_json::from_value(Value::Object(m))
-                .map_err(|e| StoreError::internal("read_model_invalid", e.to_string()))
-        })
-        .collect()
-}
 
 fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(i64::deserialize(d)? != 0)

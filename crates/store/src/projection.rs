@@ -159,6 +159,39 @@ pub(crate) fn ot(s: &Option<String>) -> Val {
     Val::OptText(s.clone())
 }
 
+/// Rows of [`crate::Store::select`] as read-model structs (the one reader
+/// every capability's tables go through).
+pub(crate) fn rows<T: serde::de::DeserializeOwned>(
+    rows: Vec<serde_json::Map<String, serde_json::Value>>,
+) -> StoreResult<Vec<T>> {
+    rows.into_iter()
+        .map(|m| {
+            serde_json::from_value(serde_json::Value::Object(m))
+                .map_err(|e| StoreError::internal("read_model_invalid", e.to_string()))
+        })
+        .collect()
+}
+
+/// The last row of a query, if any.
+pub(crate) async fn one<T: serde::de::DeserializeOwned>(
+    store: &dyn crate::Store,
+    sql: &str,
+    args: Vec<Val>,
+) -> StoreResult<Option<T>> {
+    Ok(rows::<T>(store.select(sql, args).await?)?.pop())
+}
+
+/// A closed-set value from input, or `code` naming the field.
+pub(crate) fn parse_enum<T: std::str::FromStr>(
+    field: &str,
+    v: &str,
+    code: &'static str,
+) -> StoreResult<T> {
+    v.trim()
+        .parse()
+        .map_err(|_| StoreError::invalid(code, field, v.to_string()))
+}
+
 pub(crate) fn payload<T: serde::de::DeserializeOwned>(ev: &Event) -> StoreResult<T> {
     serde_json::from_value(ev.payload.clone()).map_err(|e| {
         StoreError::internal(

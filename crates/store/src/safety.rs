@@ -11,7 +11,6 @@
 //! `celltrail_core::safety`; the E2B message in `celltrail_core::e2b`.
 
 use std::collections::BTreeSet;
-use std::str::FromStr;
 
 use celltrail_core::access::{OrgType, Permission};
 use celltrail_core::e2b;
@@ -24,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{StoreError, StoreResult};
-use crate::projection::{ot, payload, t, Op, Val};
+use crate::projection::{one, ot, parse_enum, payload, rows, t, Op, Val};
 use crate::service::{iso_date, optional, required, Actor, When};
 use crate::{new_id, Store};
 
@@ -505,15 +504,6 @@ pub fn age_group(age_years: Option<f64>) -> Option<String> {
 
 // ---------------------------------------------------------------- rows
 
-fn rows<T: serde::de::DeserializeOwned>(rows: Vec<Map<String, Value>>) -> StoreResult<Vec<T>> {
-    rows.into_iter()
-        .map(|m| {
-            serde_json::from_value(Value::Object(m))
-                .map_err(|e| StoreError::internal("read_model_invalid", e.to_string()))
-        })
-        .collect()
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct AeRow {
     pub id: String,
@@ -577,15 +567,12 @@ impl AeRow {
 }
 
 pub async fn ae(store: &dyn Store, id: &str) -> StoreResult<Option<AeRow>> {
-    Ok(rows::<AeRow>(
-        store
-            .select(
-                &format!("SELECT {AE_COLS} FROM adverse_events WHERE id = $1"),
-                vec![t(id)],
-            )
-            .await?,
-    )?
-    .pop())
+    one::<AeRow>(
+        store,
+        &format!("SELECT {AE_COLS} FROM adverse_events WHERE id = $1"),
+        vec![t(id)],
+    )
+    .await
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -650,12 +637,6 @@ pub async fn reports(store: &dyn Store, ae_id: &str) -> StoreResult<Vec<ReportRo
 
 // ---------------------------------------------------------------- checks
 
-fn parse_enum<T: FromStr>(field: &str, v: &str, code: &'static str) -> StoreResult<T> {
-    v.trim()
-        .parse()
-        .map_err(|_| StoreError::invalid(code, field, v.to_string()))
-}
-
 fn safety_error(e: sf::SafetyError, prefix: &str) -> StoreError {
     let field = match e.field {
         Some(f) => format!("{prefix}.{f}"),
@@ -671,18 +652,37 @@ fn safety_error(e: sf::SafetyError, prefix: &str) -> StoreError {
 /// May the actor see this adverse event? Its site, its sponsor, a
 /// regulator with jurisdiction over the site, the platform.
 async fn sees_ae(store: &dyn Store, actor: &Actor, r: &AeRow) -> StoreResult<bool> {
-    if actor.is_platform()
-        || actor.org_id == r.site_id
-        || r.sponsor_id.as_deref() == Some(actor.org_id.as_str())
-    {
-        return Ok(true);
-    }
-    if actor.org_type == OrgType::Regulator {
-        if let Some(org) = store.organisation(&r.site_id).await? {
-            return Ok(actor.has_jurisdiction(&org.province_code));
+    let mut orgs = vec![r.site_id.as_str()];
+    orgs.extend(r.sponsor_id.as_deref());
+    crate::trace::sees_any(store, actor, &orgs).await
+}
+
+/// The rows of a list the actor may see, each by the organisations it
+/// belongs to (answers cached per organisation list).
+async fn visible_rows<T>(
+    store: &dyn Store,
+    actor: &Actor,
+    all: Vec<T>,
+    orgs: impl Fn(&T) -> Vec<&str>,
+) -> StoreResult<Vec<T>> {
+    let mut seen: std::collections::HashMap<Vec<String>, bool> = Default::default();
+    let mut out = Vec::new();
+    for r in all {
+        let key: Vec<String> = orgs(&r).into_iter().map(String::from).collect();
+        let ok = match seen.get(&key) {
+            Some(v) => *v,
+            None => {
+                let refs: Vec<&str> = key.iter().map(String::as_str).collect();
+                let v = crate::trace::sees_any(store, actor, &refs).await?;
+                seen.insert(key, v);
+                v
+            }
+        };
+        if ok {
+            out.push(r);
         }
     }
-    Ok(false)
+    Ok(out)
 }
 
 /// An adverse event the actor may see (else `ae_not_found`).
@@ -708,31 +708,12 @@ pub async fn aes(store: &dyn Store, actor: &Actor) -> StoreResult<Vec<AeRow>> {
             )
             .await?,
     )?;
-    let mut out = Vec::new();
-    let mut provinces: std::collections::HashMap<String, bool> = Default::default();
-    for r in all {
-        let ok = if actor.is_platform()
-            || actor.org_id == r.site_id
-            || r.sponsor_id.as_deref() == Some(actor.org_id.as_str())
-        {
-            true
-        } else if actor.org_type == OrgType::Regulator {
-            match provinces.get(&r.site_id) {
-                Some(v) => *v,
-                None => {
-                    let v = sees_ae(store, actor, &r).await?;
-                    provinces.insert(r.site_id.clone(), v);
-                    v
-                }
-            }
-        } else {
-            false
-        };
-        if ok {
-            out.push(r);
-        }
-    }
-    Ok(out)
+    visible_rows(store, actor, all, |r| {
+        let mut orgs = vec![r.site_id.as_str()];
+        orgs.extend(r.sponsor_id.as_deref());
+        orgs
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- report
@@ -1064,10 +1045,7 @@ pub async fn report_ae(
     );
     let id = r.id.clone();
     let ev = actor.event(ae_stream(&id), AE_REPORTED, &r, when, &reason)?;
-    store.append(vec![ev]).await?;
-    ae(store, &id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", id))
+    crate::trace::append_read(store, vec![ev], ae(store, &id), &id).await
 }
 
 /// A follow-up: the whole event again as a new version, with the reason
@@ -1119,10 +1097,7 @@ pub async fn follow_up_ae(
         }
     }
     let ev = actor.event(ae_stream(&r.id), AE_FOLLOWED_UP, &r, when, &reason)?;
-    store.append(vec![ev]).await?;
-    ae(store, &r.id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", r.id.clone()))
+    crate::trace::append_read(store, vec![ev], ae(store, &r.id), &r.id).await
 }
 
 // ---------------------------------------------------------------- E2B
@@ -1479,17 +1454,9 @@ async fn put_national(
         when,
         reason,
     )?;
-    store.append(vec![ev]).await?;
-    rows::<NationalRow>(
-        store
-            .select(
-                &format!("SELECT {NATIONAL_COLS} FROM national_reports WHERE id = $1"),
-                vec![t(&c.id)],
-            )
-            .await?,
-    )?
-    .pop()
-    .ok_or_else(|| StoreError::internal("projection_missing", c.id.clone()))
+    let sql = format!("SELECT {NATIONAL_COLS} FROM national_reports WHERE id = $1");
+    let read = one::<NationalRow>(store, &sql, vec![t(&c.id)]);
+    crate::trace::append_read(store, vec![ev], read, &c.id).await
 }
 
 /// The site submits its adverse event, pseudonymised, to the national
@@ -1847,15 +1814,12 @@ impl VisitRow {
 }
 
 pub async fn enrolment(store: &dyn Store, id: &str) -> StoreResult<Option<EnrolmentRow>> {
-    Ok(rows::<EnrolmentRow>(
-        store
-            .select(
-                &format!("SELECT {ENROLMENT_COLS} FROM ltfu_enrolments WHERE id = $1"),
-                vec![t(id)],
-            )
-            .await?,
-    )?
-    .pop())
+    one::<EnrolmentRow>(
+        store,
+        &format!("SELECT {ENROLMENT_COLS} FROM ltfu_enrolments WHERE id = $1"),
+        vec![t(id)],
+    )
+    .await
 }
 
 pub async fn visits(store: &dyn Store, id: &str) -> StoreResult<Vec<VisitRow>> {
@@ -1869,18 +1833,6 @@ pub async fn visits(store: &dyn Store, id: &str) -> StoreResult<Vec<VisitRow>> {
     )
 }
 
-async fn sees_site(store: &dyn Store, actor: &Actor, site: &str) -> StoreResult<bool> {
-    if actor.is_platform() || actor.org_id == site {
-        return Ok(true);
-    }
-    if actor.org_type == OrgType::Regulator {
-        if let Some(org) = store.organisation(site).await? {
-            return Ok(actor.has_jurisdiction(&org.province_code));
-        }
-    }
-    Ok(false)
-}
-
 pub async fn visible_enrolment(
     store: &dyn Store,
     actor: &Actor,
@@ -1889,7 +1841,7 @@ pub async fn visible_enrolment(
     actor.require(Permission::SafetyRead)?;
     let not_found = || StoreError::not_found("ltfu_not_found", id.to_string());
     let e = enrolment(store, id.trim()).await?.ok_or_else(not_found)?;
-    if sees_site(store, actor, &e.site_id).await? {
+    if crate::trace::sees_any(store, actor, &[e.site_id.as_str()]).await? {
         Ok(e)
     } else {
         Err(not_found())
@@ -2065,10 +2017,7 @@ pub async fn enrol_ltfu(
         when,
         &format!("纳入长期随访（{years}年） / enrolled in long-term follow-up ({years} years)"),
     )?;
-    store.append(vec![ev]).await?;
-    enrolment(store, &id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", id))
+    crate::trace::append_read(store, vec![ev], enrolment(store, &id), &id).await
 }
 
 async fn own_enrolment(store: &dyn Store, actor: &Actor, id: &str) -> StoreResult<EnrolmentRow> {
@@ -2219,10 +2168,7 @@ pub async fn end_ltfu(
         when,
         &reason,
     )?;
-    store.append(vec![ev]).await?;
-    enrolment(store, &e.id)
-        .await?
-        .ok_or_else(|| StoreError::internal("projection_missing", e.id.clone()))
+    crate::trace::append_read(store, vec![ev], enrolment(store, &e.id), &e.id).await
 }
 
 /// One centre's follow-up completeness on a day.
@@ -2250,22 +2196,7 @@ pub async fn enrolments(store: &dyn Store, actor: &Actor) -> StoreResult<Vec<Enr
             )
             .await?,
     )?;
-    let mut out = Vec::new();
-    let mut seen: std::collections::HashMap<String, bool> = Default::default();
-    for e in all {
-        let ok = match seen.get(&e.site_id) {
-            Some(v) => *v,
-            None => {
-                let v = sees_site(store, actor, &e.site_id).await?;
-                seen.insert(e.site_id.clone(), v);
-                v
-            }
-        };
-        if ok {
-            out.push(e);
-        }
-    }
-    Ok(out)
+    visible_rows(store, actor, all, |e| vec![e.site_id.as_str()]).await
 }
 
 /// Completeness of follow-up per centre on a day: visits due by then and

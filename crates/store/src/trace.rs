@@ -26,7 +26,9 @@ use serde_json::{Map, Value};
 
 use crate::auth::verify_password;
 use crate::error::{StoreError, StoreResult};
-use crate::projection::{ot, payload, project_stream, t, Op, SignaturePayload, Val};
+use crate::projection::{
+    one, ot, parse_enum, payload, project_stream, rows, t, Op, SignaturePayload, Val,
+};
 use crate::service::{
     check_signature, iso_date, optional, reason_text, required, Actor, SignInput, When,
 };
@@ -813,23 +815,6 @@ pub fn project(ev: &celltrail_ledger::Event) -> StoreResult<Vec<Op>> {
 
 // ---------------------------------------------------------------- rows
 
-fn rows<T: serde::de::DeserializeOwned>(rows: Vec<Map<String, Value>>) -> StoreResult<Vec<T>> {
-    rows.into_iter()
-        .map(|m| {
-            serde_json::from_value(Value::Object(m))
-                .map_err(|e| StoreError::internal("read_model_invalid", e.to_string()))
-        })
-        .collect()
-}
-
-async fn one<T: serde::de::DeserializeOwned>(
-    store: &dyn Store,
-    sql: &str,
-    args: Vec<Val>,
-) -> StoreResult<Option<T>> {
-    Ok(rows::<T>(store.select(sql, args).await?)?.pop())
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct UnitRow {
     pub id: String,
@@ -1090,7 +1075,7 @@ pub struct ExcursionRow {
 
 /// Where an actor may look: its own organisation's records, a regulator's
 /// province (or all, for a national one), everything for the platform.
-async fn sees_any(store: &dyn Store, actor: &Actor, orgs: &[&str]) -> StoreResult<bool> {
+pub(crate) async fn sees_any(store: &dyn Store, actor: &Actor, orgs: &[&str]) -> StoreResult<bool> {
     if actor.is_platform() || orgs.contains(&actor.org_id.as_str()) {
         return Ok(true);
     }
@@ -1294,16 +1279,10 @@ fn unit_id_of(din: &isbt::Din, product_code: &Option<String>) -> String {
     )
 }
 
-fn parse_enum<T: FromStr>(field: &str, v: &str, code: &'static str) -> StoreResult<T> {
-    v.trim()
-        .parse()
-        .map_err(|_| StoreError::invalid(code, field, v.to_string()))
-}
-
 /// Appends a command's events, then reads back the record they changed
 /// (`read` is lazy: it runs after the append). A projection that did not
 /// write the record is an internal error.
-async fn append_read<T>(
+pub(crate) async fn append_read<T>(
     store: &dyn Store,
     events: Vec<celltrail_ledger::NewEvent>,
     read: impl std::future::Future<Output = StoreResult<Option<T>>>,

@@ -227,16 +227,25 @@ pub async fn ae_new(
         Ok(p) => p,
         Err(e) => return page_error(lang, e),
     };
-    let patients = patients
-        .into_iter()
-        .filter_map(|p| {
-            let project = p.project_id?;
-            Some((
-                format!("{}|{}:{}", project, p.kind, p.id),
-                format!("{} · {}", p.code, project),
-            ))
-        })
-        .collect();
+    let mut titles: std::collections::HashMap<String, String> = Default::default();
+    let mut choices_ = Vec::new();
+    for p in patients {
+        let Some(project) = p.project_id else {
+            continue;
+        };
+        if !titles.contains_key(&project) {
+            let title = match s.project(&project).await {
+                Ok(Some(x)) => l.pick(&x.title_zh, &x.title_en).to_string(),
+                _ => project.clone(),
+            };
+            titles.insert(project.clone(), title);
+        }
+        choices_.push((
+            format!("{}|{}:{}", project, p.kind, p.id),
+            format!("{} · {}", p.code, titles[&project]),
+        ));
+    }
+    let patients = choices_;
     let sponsors = s
         .organisations(&celltrail_store::OrgFilter {
             org_type: Some("sponsor".into()),

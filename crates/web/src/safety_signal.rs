@@ -82,6 +82,17 @@ pub fn lines(a: &Analysis) -> Vec<SignalLine> {
         .collect()
 }
 
+/// At most `n` characters, with an ellipsis when cut.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(n - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
 /// How many pairs the plot shows.
 pub const PLOT_PAIRS: usize = 20;
 
@@ -96,7 +107,7 @@ pub fn plot_svg(a: &Analysis, lang: Lang) -> String {
     pairs.sort_by(|x, y| y.eb05.unwrap_or(0.0).total_cmp(&x.eb05.unwrap_or(0.0)));
     pairs.truncate(PLOT_PAIRS);
     let row = 22.0;
-    let (left, right, top) = (300.0, 30.0, 30.0);
+    let (left, right, top) = (420.0, 30.0, 30.0);
     let width = 860.0;
     let height = top + row * pairs.len().max(1) as f64 + 40.0;
     let lo = pairs
@@ -142,8 +153,8 @@ pub fn plot_svg(a: &Analysis, lang: Lang) -> String {
             "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"end\">{} · {} (N={})</text>",
             left - 8.0,
             y + 4.0,
-            xml_escape(&p.product),
-            xml_escape(&p.event),
+            xml_escape(&clip(&p.product, 22)),
+            xml_escape(&clip(&p.event, 30)),
             p.n
         ));
         s.push_str(&format!(

@@ -592,6 +592,7 @@ fn every_used_message_key_exists_in_both_languages() {
     for k in celltrail_store::ethics::KINDS
         .iter()
         .chain(celltrail_store::trace::KINDS)
+        .chain(celltrail_store::safety::KINDS)
     {
         used.insert(format!("event.{k}"));
     }
@@ -629,6 +630,29 @@ fn every_used_message_key_exists_in_both_languages() {
         }
     }
     {
+        // The safety pages' labels built from codes.
+        for c in celltrail_store::safety::PRODUCT_CLASSES {
+            used.insert(format!("safety.class.{c}"));
+        }
+        for k in ["initial", "follow_up"] {
+            used.insert(format!("safety.clock.{k}"));
+        }
+        for k in celltrail_core::safety::FollowUpKind::ALL {
+            used.insert(format!("ltfu.kind.{}", k.as_str()));
+        }
+        for v in ["alive", "dead", "unknown"] {
+            used.insert(format!("ltfu.vital.{v}"));
+        }
+        for d in celltrail_core::safety::DECIDING_ENTRIES {
+            for lang in [Lang::Zh, Lang::En] {
+                assert!(
+                    !celltrail_core::safety::deciding_label(d, lang).is_empty(),
+                    "{d}"
+                );
+            }
+        }
+    }
+    {
         use celltrail_store::ethics as e;
         let sets: [(&str, &[&str]); 10] = [
             ("submission.status.", e::SUBMISSION_STATUSES),
@@ -659,6 +683,10 @@ fn every_used_message_key_exists_in_both_languages() {
         .chain(celltrail_core::trace::ERROR_CODES)
         .chain(celltrail_core::isbt_products::ERROR_CODES)
         .chain(celltrail_core::code128::ERROR_CODES)
+        .chain(celltrail_core::safety::ERROR_CODES)
+        .chain(celltrail_core::e2b::ERROR_CODES)
+        .chain(celltrail_stats::csv::ERROR_CODES)
+        .chain(celltrail_stats::signal::ERROR_CODES)
         .chain(&["ethics_approval_required", "ethics_approval_lapsed"])
     {
         used.insert(format!("error.{code}"));
@@ -2022,5 +2050,138 @@ async fn trace_api_errors_labels_scope_genealogy_and_fhir() {
             v["entry"][0]["resource"]["identifier"][0]["system"],
             "urn:oid:2.16.840.1.113883.6.18"
         );
+    }
+}
+
+/// The safety API where HTTP adds something: live grading is public and
+/// answers in the request's language, a report's errors name their field,
+/// the E2B(R3) message is served as XML and imported back, the clocks
+/// dashboard counts an overdue report, and only the national regulator
+/// reads the signals.
+#[tokio::test]
+async fn safety_api_grades_reports_exports_and_signals() {
+    use celltrail_store::testkit::{org_input, test_user, trace_world};
+    use serde_json::json;
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let w = trace_world(s).await;
+        for (id, ty, prov) in [("org-nmpa", "regulator", "00"), ("org-sp", "sponsor", "31")] {
+            service::register_org(s, &Actor::system(), &org_input(id, ty, prov), "test", &When::now())
+                .await
+                .unwrap();
+        }
+        let national = test_user(s, "org-nmpa", "nmpa.officer", "regulator_officer").await;
+        let st = state(b.store.clone());
+        let app = app(st.clone());
+        let coord = bearer_for(&st, &w.coordinator).await;
+        let nmpa = bearer_for(&st, &national).await;
+        let provincial = bearer_for(&st, &w.regulator).await;
+
+        // 38.5 °C with hypotension needing no vasopressor: ASTCT grade 2
+        // (Lee et al. 2019), no login needed; the deciding criterion in
+        // Chinese when asked.
+        let (status, text, _) = call(
+            &app,
+            Request::builder()
+                .uri("/api/v1/safety/grade/crs?temperature_c=38.5&hypotension=no_vasopressor&hypoxia=none")
+                .header(header::ACCEPT_LANGUAGE, "zh-CN")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["grade"], 2);
+        assert_eq!(v["deciding"], json!(["hypotension:no_vasopressor"]));
+        assert!(v["deciding_text"][0].as_str().unwrap().contains('压'), "{text}");
+        // ICE score 2 in an adult: grade 3 (ASTCT ICANS, ICE 0–2).
+        let (status, text, _) = call(
+            &app,
+            Request::builder()
+                .uri("/api/v1/safety/grade/icans?ice_score=2&consciousness=awake&seizure=none&motor=none&cerebral_edema=none&age_years=40")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["grade"], 3);
+        // An unknown hypotension value names the field.
+        let (status, text, _) = call(
+            &app,
+            Request::builder()
+                .uri("/api/v1/safety/grade/crs?temperature_c=39&hypotension=lots&hypoxia=none")
+                .header(header::ACCEPT_LANGUAGE, "en")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["code"], "grade_input_invalid");
+
+        let ae = |aware: &str, crs: Value| {
+            json!({"project_id": w.technology_id, "patient_id": w.patients[0], "product": "CD19 CAR-T",
+                "product_class": "car_t", "sex": "male", "age_years": 48, "term": "Cytokine release syndrome",
+                "onset": aware, "aware": aware, "seriousness": ["life_threatening"], "severity": 3, "crs": crs,
+                "expectedness": "unexpected", "causality": "probable", "outcome": "recovering",
+                "reason": "reported by the treating physician"})
+        };
+        let (status, text, _) = call(
+            &app,
+            bearer_post(
+                "/api/v1/safety/aes",
+                &coord,
+                ae("2026-03-02", json!({"temperature_c": 99, "hypotension": "none", "hypoxia": "none"})),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["field"], "crs.temperature_c", "{text}");
+        let (status, text, _) = call(
+            &app,
+            bearer_post(
+                "/api/v1/safety/aes",
+                &coord,
+                ae("2026-03-02", json!({"temperature_c": 39.1, "hypotension": "multiple_vasopressors", "hypoxia": "low_flow"})),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let row: Value = serde_json::from_str(&text).unwrap();
+        // Multiple vasopressors: ASTCT grade 4.
+        assert_eq!(row["crs_grade"], 4);
+        assert_eq!(row["report_kind"], "susar_7");
+        let id = row["id"].as_str().unwrap().to_string();
+        // Never sent: overdue on the dashboard (due 2026-03-09).
+        let (status, text, _) = call(&app, bearer_get("/api/v1/safety/clocks?on=2026-03-10", &coord)).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["sites"][0]["overdue"], 1, "{text}");
+        // The E2B(R3) message as XML, read back by the importer.
+        let (status, xml, h) = call(&app, bearer_get(&format!("/api/v1/safety/aes/{id}/e2b"), &coord)).await;
+        assert_eq!(status, StatusCode::OK, "{xml}");
+        assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/xml"));
+        assert!(xml.contains("PORR_IN049016UV"), "{xml}");
+        let cases = celltrail_core::e2b::read_xml(&xml).unwrap();
+        assert_eq!(cases[0].worldwide_case_id, row["case_id"].as_str().unwrap());
+        // Submitted; the national regulator sees it and its signals, a
+        // provincial one may not read the national database.
+        let (status, text, _) = call(
+            &app,
+            bearer_post(&format!("/api/v1/safety/aes/{id}/national"), &coord, json!({})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let (status, text, _) = call(&app, bearer_get("/api/v1/safety/national", &nmpa)).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap().as_array().unwrap().len(), 1);
+        let (status, text, _) = call(&app, bearer_get("/api/v1/safety/signals", &nmpa)).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["pairs"][0]["n"], 1, "{text}");
+        assert!(v["hyperparameters"]["alpha1"].is_number(), "{text}");
+        let (status, text, _) = call(&app, bearer_get("/api/v1/safety/signals", &provincial)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
     }
 }

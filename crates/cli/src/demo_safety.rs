@@ -323,7 +323,7 @@ fn case(
                 value: (18 + (i * 7) % 60) as f64,
                 unit: "a".into(),
             }),
-            sex: Some(if i % 2 == 0 { 1 } else { 2 }),
+            sex: Some(if i.is_multiple_of(2) { 1 } else { 2 }),
             death_date: None,
         },
         reactions: events

@@ -949,7 +949,20 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
         Cmd::Signal(a) => {
             let lang = safety_cmd::lang_of(&cli_lang);
             let analysis = safety_cmd::signal(&a.input, !a.unstratified, lang)?;
-            print(json, &analysis, safety_cmd::signal_human);
+            if json {
+                // One line: a national database gives millions of pairs.
+                let out = std::io::stdout().lock();
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
+                serde_json::to_writer(&mut w, &analysis)
+                    .map_err(|e| io_err(std::io::Error::other(e)))?;
+                writeln!(w).map_err(io_err)?;
+                w.flush().map_err(io_err)?;
+                // The process ends here: freeing millions of names one by
+                // one would only cost time.
+                std::mem::forget(analysis);
+            } else {
+                println!("{}", safety_cmd::signal_human(&analysis));
+            }
         }
         Cmd::Safety(SafetyCmd::Generate {
             rows,

@@ -687,7 +687,11 @@ fn adverse_event_form_grades_live_and_signals_show_in_chromium() {
     set("#crs-temperature", "39.4");
     set("#crs-hypotension", "one_vasopressor");
     d.wait_text_prefix("#crs-grade", "分级 3");
-    assert!(d.text("#crs-grade").contains("血管活性药"), "{}", d.text("#crs-grade"));
+    assert!(
+        d.text("#crs-grade").contains("血管活性药"),
+        "{}",
+        d.text("#crs-grade")
+    );
     // Now positive-pressure ventilation as well: grade 4.
     set("#crs-hypoxia", "positive_pressure");
     d.wait_text_prefix("#crs-grade", "分级 4");
@@ -703,7 +707,10 @@ fn adverse_event_form_grades_live_and_signals_show_in_chromium() {
     d.screenshot("31-ae-form-live-grade-zh");
     set("#ae-product", "CD19 CAR-T 细胞注射液（HS-CART19）");
     set("#ae-term", "Cytokine release syndrome");
-    let today = d.post("/execute/sync", json!({"script": "return document.querySelector('#ae-onset').max;", "args": []}));
+    let today = d.post(
+        "/execute/sync",
+        json!({"script": "return document.querySelector('#ae-onset').max;", "args": []}),
+    );
     let today = today.as_str().unwrap().to_string();
     set("#ae-onset", &today);
     set("#ae-aware", &today);
@@ -714,11 +721,22 @@ fn adverse_event_form_grades_live_and_signals_show_in_chromium() {
     set("#ae-outcome", "not_recovered");
     d.click("#ae-submit");
     d.wait_url_contains("/app/safety/aes/");
-    assert!(d.text("#ae-crs").starts_with("分级 4"), "{}", d.text("#ae-crs"));
-    assert!(d.text("#ae-icans").starts_with("分级 2"), "{}", d.text("#ae-icans"));
+    assert!(
+        d.text("#ae-crs").starts_with("分级 4"),
+        "{}",
+        d.text("#ae-crs")
+    );
+    assert!(
+        d.text("#ae-icans").starts_with("分级 2"),
+        "{}",
+        d.text("#ae-icans")
+    );
     assert!(d.text("#ae-kind").contains("7"), "{}", d.text("#ae-kind"));
     let clocks = d.text("#ae-clocks");
-    assert!(clocks.contains("报告期内") || clocks.contains("2天内到期"), "{clocks}");
+    assert!(
+        clocks.contains("报告期内") || clocks.contains("2天内到期"),
+        "{clocks}"
+    );
     d.screenshot("32-ae-page-zh");
 
     // The national regulator's signals: the sponsor batch's lymphomas after

@@ -646,7 +646,13 @@ fn grade_crs_and_icans_from_files() {
         r#"{"ice_score": 6, "consciousness": "awake", "seizure": "resolved", "motor": "none", "cerebral_edema": "none", "age_years": 45}"#,
     )
     .unwrap();
-    let (code, out, err) = celltrail(&["grade", "icans", "--input", icans.to_str().unwrap(), "--json"]);
+    let (code, out, err) = celltrail(&[
+        "grade",
+        "icans",
+        "--input",
+        icans.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["grade"], 3);
@@ -657,7 +663,13 @@ fn grade_crs_and_icans_from_files() {
         r#"{"capd_score": 12, "consciousness": "awake", "seizure": "none", "motor": "none", "cerebral_edema": "none", "age_years": 8}"#,
     )
     .unwrap();
-    let (code, out, _) = celltrail(&["grade", "icans", "--input", child.to_str().unwrap(), "--json"]);
+    let (code, out, _) = celltrail(&[
+        "grade",
+        "icans",
+        "--input",
+        child.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(code, 0);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["grade"], 3);
     // A child without a CAPD score: refused with a code, in Chinese when asked.
@@ -667,12 +679,21 @@ fn grade_crs_and_icans_from_files() {
     )
     .unwrap();
     let (code, out, _) = celltrail(&[
-        "--lang", "zh-CN", "grade", "icans", "--input", child.to_str().unwrap(), "--json",
+        "--lang",
+        "zh-CN",
+        "grade",
+        "icans",
+        "--input",
+        child.to_str().unwrap(),
+        "--json",
     ]);
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["error"]["code"], "grade_capd_score_missing");
-    assert!(v["error"]["message"].as_str().unwrap().contains("CAPD"), "{out}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("CAPD"),
+        "{out}"
+    );
 }
 
 /// `celltrail signal --input FILE --json` prints the fields the issue
@@ -683,8 +704,17 @@ fn signal_detection_from_a_generated_file() {
     let dir = common::tempdir("signal");
     let csv = dir.join("reports.csv");
     let (code, out, err) = celltrail(&[
-        "--json", "safety", "generate", "--rows", "60000", "--products", "60", "--events", "40",
-        "--out", csv.to_str().unwrap(),
+        "--json",
+        "safety",
+        "generate",
+        "--rows",
+        "60000",
+        "--products",
+        "60",
+        "--events",
+        "40",
+        "--out",
+        csv.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
     let generated: Value = serde_json::from_str(&out).unwrap();
@@ -698,8 +728,22 @@ fn signal_detection_from_a_generated_file() {
     }
     let pairs = v["pairs"].as_array().unwrap();
     for k in [
-        "product", "event", "n", "e", "prr", "prr_lo", "prr_hi", "ror", "ror_lo", "ror_hi",
-        "chi2_yates", "ic", "ic025", "ebgm", "eb05", "eb95",
+        "product",
+        "event",
+        "n",
+        "e",
+        "prr",
+        "prr_lo",
+        "prr_hi",
+        "ror",
+        "ror_lo",
+        "ror_hi",
+        "chi2_yates",
+        "ic",
+        "ic025",
+        "ebgm",
+        "eb05",
+        "eb95",
     ] {
         assert!(pairs[0].get(k).is_some(), "{k} missing");
     }
@@ -714,5 +758,82 @@ fn signal_detection_from_a_generated_file() {
     assert_ne!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["error"]["code"], "signal_csv_columns");
-    assert!(v["error"]["message"].as_str().unwrap().contains(":3:"), "{out}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(":3:"),
+        "{out}"
+    );
+}
+
+/// `celltrail import faers DIR` on a hand-made quarter in the layout of the
+/// FDA's ASCII extract (ASC_NTS: `$`-delimited DEMO, DRUG and REAC files
+/// with header lines): only the latest version of a case counts, only
+/// suspect drugs (PS, SS) are products, and the rows reach both the CSV and
+/// the database's reference data.
+#[test]
+fn import_faers_quarter_keeps_latest_versions_and_suspect_drugs() {
+    let dir = common::tempdir("faers");
+    let q = dir.join("q1");
+    std::fs::create_dir_all(&q).unwrap();
+    std::fs::write(
+        q.join("DEMO26Q1.txt"),
+        "primaryid$caseid$caseversion$i_f_code$event_dt$mfr_dt$init_fda_dt$fda_dt$rept_cod$auth_num$mfr_num$mfr_sndr$lit_ref$age$age_cod$age_grp$sex$e_sub$wt$wt_cod$rept_dt$to_mfr$occp_cod$reporter_country$occr_country\n\
+         1001$1001$1$I$20251201$$20260105$20260105$EXP$$$$$54$YR$$F$Y$$$20260105$$MD$US$US\n\
+         1002$1001$2$F$20251201$$20260105$20260210$EXP$$$$$54$YR$$F$Y$$$20260210$$MD$US$US\n\
+         2001$2001$1$I$20260101$$20260115$20260115$EXP$$$$$8$YR$$M$Y$$$20260115$$MD$US$US\n",
+    )
+    .unwrap();
+    std::fs::write(
+        q.join("DRUG26Q1.txt"),
+        "primaryid$caseid$drug_seq$role_cod$drugname$prod_ai$val_vbm$route\n\
+         1001$1001$1$PS$Yescarta$AXICABTAGENE CILOLEUCEL$1$INTRAVENOUS\n\
+         1002$1001$1$PS$Yescarta$AXICABTAGENE CILOLEUCEL$1$INTRAVENOUS\n\
+         1002$1001$2$C$Tocilizumab$TOCILIZUMAB$1$INTRAVENOUS\n\
+         2001$2001$1$PS$Kymriah$TISAGENLECLEUCEL$1$INTRAVENOUS\n\
+         2001$2001$2$SS$Cyclophosphamide$CYCLOPHOSPHAMIDE$1$INTRAVENOUS\n",
+    )
+    .unwrap();
+    std::fs::write(
+        q.join("REAC26Q1.txt"),
+        "primaryid$caseid$pt$drug_rec_act\n\
+         1001$1001$Cytokine release syndrome$\n\
+         1002$1001$Cytokine release syndrome$\n\
+         1002$1001$T-cell lymphoma$\n\
+         2001$2001$Neurotoxicity$\n",
+    )
+    .unwrap();
+    let csv = dir.join("faers.csv");
+    let db = format!("sqlite://{}/faers.db", dir.display());
+    let (code, out, err) = celltrail(&[
+        "--json",
+        "import",
+        "faers",
+        q.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--database",
+        &db,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    // Case 1001 counts as its version 2 (report 1002): Yescarta × two
+    // events; case 2001: two suspect drugs × one event. Tocilizumab is
+    // concomitant and left out.
+    assert_eq!(v["reports"], 2, "{out}");
+    assert_eq!(v["rows"], 4, "{out}");
+    assert_eq!(v["stored"], 4, "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.contains("1002,YESCARTA,Cytokine release syndrome"),
+        "{text}"
+    );
+    assert!(!text.contains("1001,"), "{text}");
+    assert!(!text.to_uppercase().contains("TOCILIZUMAB"), "{text}");
+    // The load is in the ledger, which still verifies.
+    let (code, _, err) = celltrail(&["ledger", "verify", "--database", &db]);
+    assert_eq!(code, 0, "{err}");
+    // The CSV feeds `celltrail signal`.
+    let (code, out, err) = celltrail(&["signal", "--input", csv.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["pairs"].as_array().unwrap().len(), 4, "{out}");
 }

@@ -2199,6 +2199,9 @@ pub async fn enrolments(store: &dyn Store, actor: &Actor) -> StoreResult<Vec<Enr
     visible_rows(store, actor, all, |e| vec![e.site_id.as_str()]).await
 }
 
+/// A scheduled visit and the day it was done, if it was.
+type VisitDone = (sf::ScheduledVisit, Option<NaiveDate>);
+
 /// Completeness of follow-up per centre on a day: visits due by then and
 /// done, subjects lost, dead, new malignancies.
 pub async fn completeness_dashboard(
@@ -2206,13 +2209,8 @@ pub async fn completeness_dashboard(
     actor: &Actor,
     today: NaiveDate,
 ) -> StoreResult<Vec<CentreCompleteness>> {
-    let mut by_site: std::collections::BTreeMap<
-        String,
-        (
-            CentreCompleteness,
-            Vec<(sf::ScheduledVisit, Option<NaiveDate>)>,
-        ),
-    > = Default::default();
+    let mut by_site: std::collections::BTreeMap<String, (CentreCompleteness, Vec<VisitDone>)> =
+        Default::default();
     for e in enrolments(store, actor).await? {
         let vs = visits(store, &e.id).await?;
         let status = subject_status(&e, &vs, today);
@@ -2295,5 +2293,64 @@ pub async fn reportable_patients(
             )
             .await?,
     )?);
+    Ok(out)
+}
+
+/// A follow-up visit to remind the site of: open now, or opening within the
+/// look-ahead.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Reminder {
+    pub enrolment_id: String,
+    pub site_id: String,
+    pub subject_code: String,
+    pub number: i64,
+    pub kind: String,
+    pub due: String,
+    pub window_start: String,
+    pub window_end: String,
+    /// `due_now` (in its window) or `upcoming`.
+    pub status: String,
+}
+
+/// Days ahead the reminders look.
+pub const REMINDER_DAYS: i64 = 30;
+
+/// Visits of active follow-ups that are in their window on the day, or
+/// whose window opens within [`REMINDER_DAYS`], earliest first.
+pub async fn reminders(
+    store: &dyn Store,
+    actor: &Actor,
+    today: NaiveDate,
+) -> StoreResult<Vec<Reminder>> {
+    let horizon = today + chrono::Duration::days(REMINDER_DAYS);
+    let mut out = Vec::new();
+    for e in enrolments(store, actor).await? {
+        if e.status != "active" {
+            continue;
+        }
+        for v in visits(store, &e.id).await? {
+            let Some(s) = v.scheduled() else { continue };
+            if v.done_on.is_some() || s.window_end < today || s.window_start > horizon {
+                continue;
+            }
+            out.push(Reminder {
+                enrolment_id: e.id.clone(),
+                site_id: e.site_id.clone(),
+                subject_code: e.subject_code.clone(),
+                number: v.number,
+                kind: v.kind.clone(),
+                status: if s.window_start <= today {
+                    "due_now"
+                } else {
+                    "upcoming"
+                }
+                .into(),
+                due: v.due.clone(),
+                window_start: v.window_start.clone(),
+                window_end: v.window_end.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.due.cmp(&b.due).then(a.enrolment_id.cmp(&b.enrolment_id)));
     Ok(out)
 }

@@ -445,6 +445,28 @@ async fn long_term_follow_up_over_simulated_years_on_every_backend() {
         .await
         .unwrap();
         let today = day("2030-01-15");
+        // Year 4 (due 2030-07-01) opens its ±30-day window on 2030-06-01:
+        // reminded from 30 days before that, not yet in January.
+        let soon = reminders(s, &w.investigator, day("2030-05-10"))
+            .await
+            .unwrap();
+        let e1_soon: Vec<_> = soon.iter().filter(|r| r.enrolment_id == e1.id).collect();
+        assert_eq!(e1_soon.len(), 1, "{soon:?}");
+        assert_eq!(
+            (e1_soon[0].due.as_str(), e1_soon[0].status.as_str()),
+            ("2030-07-01", "upcoming")
+        );
+        let open = reminders(s, &w.investigator, day("2030-06-15"))
+            .await
+            .unwrap();
+        assert!(open
+            .iter()
+            .any(|r| r.enrolment_id == e1.id && r.status == "due_now"));
+        assert!(reminders(s, &w.investigator, today)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.enrolment_id != e1.id));
         let r1 = subject_status(&e1, &visits(s, &e1.id).await.unwrap(), today);
         let r2 = subject_status(&e2, &visits(s, &e2.id).await.unwrap(), today);
         assert_eq!(r1, celltrail_core::safety::SubjectFollowUpStatus::Active);

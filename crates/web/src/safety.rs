@@ -413,8 +413,11 @@ pub async fn ltfu(
     let centres = sf::completeness_dashboard(s, &auth.actor, today)
         .await
         .map_err(fail(lang))?;
+    let reminders = sf::reminders(s, &auth.actor, today)
+        .await
+        .map_err(fail(lang))?;
     Ok(Json(
-        json!({"on": today.to_string(), "enrolments": out, "centres": centres}),
+        json!({"on": today.to_string(), "enrolments": out, "centres": centres, "reminders": reminders}),
     ))
 }
 

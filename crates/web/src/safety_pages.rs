@@ -576,6 +576,8 @@ struct SignalsPage {
     reference: String,
     reports: usize,
     duplicates: usize,
+    /// The fit's estimates disagree or leave the allowed range.
+    unreliable: bool,
 }
 
 /// A pair as the table shows it: figures rounded for reading, the signal
@@ -622,6 +624,7 @@ pub async fn signals_page(
         reference: q.reference().unwrap_or("").to_string(),
         reports: national.len(),
         duplicates: national.iter().filter(|r| r.duplicate_of.is_some()).count(),
+        unreliable: analysis.fit.as_ref().is_some_and(|f| !f.consistent),
         analysis,
     })
 }
@@ -635,6 +638,7 @@ type EnrolmentLine = (String, String, String, i64, String, String, String, Strin
 #[template(path = "safety_ltfu.html")]
 struct LtfuPage {
     ctx: PageCtx,
+    reminders: Vec<(sf::Reminder, String, String)>,
     centres: Vec<(String, sf::CentreCompleteness, String)>,
     enrolments: Vec<EnrolmentLine>,
 }
@@ -679,8 +683,19 @@ pub async fn ltfu_page(
         let pct = format!("{:.0}%", c.completeness.ratio * 100.0);
         centres.push((org_name(&st, l, &c.site_id).await, c, pct));
     }
+    let reminders = sf::reminders(s, &auth.actor, today)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| {
+            let kind = l.t(&format!("ltfu.kind.{}", r.kind)).to_string();
+            let status = l.t(&format!("ltfu.reminder.{}", r.status)).to_string();
+            (r, kind, status)
+        })
+        .collect();
     render(&LtfuPage {
         ctx: PageCtx::new(lang, Some(&auth), &uri, "ltfu.title"),
+        reminders,
         centres,
         enrolments,
     })

@@ -643,6 +643,9 @@ fn every_used_message_key_exists_in_both_languages() {
         for v in ["alive", "dead", "unknown"] {
             used.insert(format!("ltfu.vital.{v}"));
         }
+        for r in ["due_now", "upcoming"] {
+            used.insert(format!("ltfu.reminder.{r}"));
+        }
         for d in celltrail_core::safety::DECIDING_ENTRIES {
             for lang in [Lang::Zh, Lang::En] {
                 assert!(
@@ -2066,9 +2069,15 @@ async fn safety_api_grades_reports_exports_and_signals() {
         let s = b.store.as_ref();
         let w = trace_world(s).await;
         for (id, ty, prov) in [("org-nmpa", "regulator", "00"), ("org-sp", "sponsor", "31")] {
-            service::register_org(s, &Actor::system(), &org_input(id, ty, prov), "test", &When::now())
-                .await
-                .unwrap();
+            service::register_org(
+                s,
+                &Actor::system(),
+                &org_input(id, ty, prov),
+                "test",
+                &When::now(),
+            )
+            .await
+            .unwrap();
         }
         let national = test_user(s, "org-nmpa", "nmpa.officer", "regulator_officer").await;
         let st = state(b.store.clone());
@@ -2093,7 +2102,10 @@ async fn safety_api_grades_reports_exports_and_signals() {
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["grade"], 2);
         assert_eq!(v["deciding"], json!(["hypotension:no_vasopressor"]));
-        assert!(v["deciding_text"][0].as_str().unwrap().contains('压'), "{text}");
+        assert!(
+            v["deciding_text"][0].as_str().unwrap().contains('压'),
+            "{text}"
+        );
         // ICE score 2 in an adult: grade 3 (ASTCT ICANS, ICE 0–2).
         let (status, text, _) = call(
             &app,
@@ -2131,7 +2143,10 @@ async fn safety_api_grades_reports_exports_and_signals() {
             bearer_post(
                 "/api/v1/safety/aes",
                 &coord,
-                ae("2026-03-02", json!({"temperature_c": 99, "hypotension": "none", "hypoxia": "none"})),
+                ae(
+                    "2026-03-02",
+                    json!({"temperature_c": 99, "hypotension": "none", "hypoxia": "none"}),
+                ),
             ),
         )
         .await;
@@ -2154,14 +2169,25 @@ async fn safety_api_grades_reports_exports_and_signals() {
         assert_eq!(row["report_kind"], "susar_7");
         let id = row["id"].as_str().unwrap().to_string();
         // Never sent: overdue on the dashboard (due 2026-03-09).
-        let (status, text, _) = call(&app, bearer_get("/api/v1/safety/clocks?on=2026-03-10", &coord)).await;
+        let (status, text, _) = call(
+            &app,
+            bearer_get("/api/v1/safety/clocks?on=2026-03-10", &coord),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{text}");
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["sites"][0]["overdue"], 1, "{text}");
         // The E2B(R3) message as XML, read back by the importer.
-        let (status, xml, h) = call(&app, bearer_get(&format!("/api/v1/safety/aes/{id}/e2b"), &coord)).await;
+        let (status, xml, h) = call(
+            &app,
+            bearer_get(&format!("/api/v1/safety/aes/{id}/e2b"), &coord),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{xml}");
-        assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/xml"));
+        assert!(h[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/xml"));
         assert!(xml.contains("PORR_IN049016UV"), "{xml}");
         let cases = celltrail_core::e2b::read_xml(&xml).unwrap();
         assert_eq!(cases[0].worldwide_case_id, row["case_id"].as_str().unwrap());
@@ -2169,13 +2195,24 @@ async fn safety_api_grades_reports_exports_and_signals() {
         // provincial one may not read the national database.
         let (status, text, _) = call(
             &app,
-            bearer_post(&format!("/api/v1/safety/aes/{id}/national"), &coord, json!({})),
+            bearer_post(
+                &format!("/api/v1/safety/aes/{id}/national"),
+                &coord,
+                json!({}),
+            ),
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{text}");
         let (status, text, _) = call(&app, bearer_get("/api/v1/safety/national", &nmpa)).await;
         assert_eq!(status, StatusCode::OK, "{text}");
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap().as_array().unwrap().len(), 1);
+        assert_eq!(
+            serde_json::from_str::<Value>(&text)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
         let (status, text, _) = call(&app, bearer_get("/api/v1/safety/signals", &nmpa)).await;
         assert_eq!(status, StatusCode::OK, "{text}");
         let v: Value = serde_json::from_str(&text).unwrap();

@@ -15,6 +15,8 @@ pub struct Config {
     /// The user's export of the licensed ISBT 128 product description code
     /// database (a table with a code and a description column).
     pub isbt_products_file: Option<String>,
+    /// The MedDRA ASCII folder (`MedAscii`) of the user's licence.
+    pub meddra_dir: Option<String>,
     /// `text` or `json` log lines.
     pub log_format: String,
     pub log_level: String,
@@ -39,6 +41,7 @@ impl Default for Config {
             require_admin_totp: true,
             calendar_file: None,
             isbt_products_file: None,
+            meddra_dir: None,
             log_format: "text".into(),
             log_level: "info".into(),
             from_file: None,
@@ -66,6 +69,7 @@ impl Config {
             "calendar_file" => {
                 self.calendar_file = Some(value.to_string()).filter(|v| !v.is_empty())
             }
+            "meddra_dir" => self.meddra_dir = Some(value.to_string()).filter(|v| !v.is_empty()),
             "isbt_products_file" => {
                 self.isbt_products_file = Some(value.to_string()).filter(|v| !v.is_empty())
             }
@@ -119,6 +123,7 @@ impl Config {
             ("CELLTRAIL_REQUIRE_ADMIN_TOTP", "require_admin_totp"),
             ("CELLTRAIL_CALENDAR", "calendar_file"),
             ("CELLTRAIL_ISBT_PRODUCTS", "isbt_products_file"),
+            ("CELLTRAIL_MEDDRA", "meddra_dir"),
             ("CELLTRAIL_LOG_FORMAT", "log_format"),
             ("CELLTRAIL_LOG", "log_level"),
         ] {

@@ -59,6 +59,7 @@ fn event(
         outcome: "recovering".into(),
         narrative: String::new(),
         reason: None,
+        coding: None,
     }
 }
 

@@ -90,6 +90,22 @@ enum Cmd {
     /// Clinical safety data sets.
     #[command(subcommand)]
     Safety(SafetyCmd),
+    /// The user's licensed MedDRA terminology (`meddra_dir` /
+    /// CELLTRAIL_MEDDRA, or --dir).
+    #[command(subcommand)]
+    Meddra(MeddraCmd),
+}
+
+#[derive(Subcommand)]
+enum MeddraCmd {
+    /// A code's lowest level term, preferred term and system organ classes;
+    /// exits 1 for an unknown or non-current code.
+    Lookup {
+        code: String,
+        /// The MedDRA ASCII folder (MedAscii).
+        #[arg(long)]
+        dir: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -440,6 +456,27 @@ fn load_products(
             )
         ),
         exit: 2,
+    })
+}
+
+/// Reads the user's MedDRA ASCII folder, with errors worded from the
+/// catalogue.
+fn load_meddra(dir: &str) -> CliResult<celltrail_core::meddra::Terminology> {
+    celltrail_core::meddra::Terminology::load_dir(std::path::Path::new(dir)).map_err(|e| {
+        let args = e.args();
+        let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        CliError {
+            code: e.code,
+            message: format!(
+                "{dir}: {}",
+                celltrail_core::i18n::catalog().format(
+                    celltrail_core::Lang::En,
+                    &format!("error.{}", e.code),
+                    &a
+                )
+            ),
+            exit: 2,
+        }
     })
 }
 
@@ -935,6 +972,38 @@ async fn run(cli: Cli, mut cfg: Config) -> CliResult<ExitCode> {
                 },
             );
         }
+        Cmd::Meddra(MeddraCmd::Lookup { code, dir }) => {
+            let dir = dir.or(cfg.meddra_dir.clone()).ok_or_else(|| CliError {
+                code: "meddra_files_missing",
+                message: "no MedDRA folder: give --dir DIR or set meddra_dir".into(),
+                exit: 2,
+            })?;
+            let terms = load_meddra(&dir)?;
+            let lang = safety_cmd::lang_of(&cli_lang);
+            match terms.check(&code) {
+                Ok(c) => print(json, &c, |c| {
+                    format!(
+                        "{} {} → PT {} {}; SOC {}",
+                        c.llt_code,
+                        c.llt_name,
+                        c.pt_code,
+                        c.pt_name,
+                        c.socs.join(", ")
+                    )
+                }),
+                Err(e) => {
+                    return Err(CliError {
+                        code: e.code,
+                        message: celltrail_core::i18n::catalog().format(
+                            lang,
+                            &format!("error.{}", e.code),
+                            &[("file", e.file.as_str()), ("line", &e.line.to_string())],
+                        ),
+                        exit: 1,
+                    })
+                }
+            }
+        }
         Cmd::Grade(c) => {
             let lang = safety_cmd::lang_of(&cli_lang);
             let (g, words) = safety_cmd::grade(&c, lang)?;
@@ -1248,10 +1317,15 @@ async fn serve(store: DynStore, cfg: &Config, bind: String) -> CliResult<()> {
         )?)),
         None => None,
     };
+    let meddra = match &cfg.meddra_dir {
+        Some(dir) => Some(std::sync::Arc::new(load_meddra(dir)?)),
+        None => None,
+    };
     let web_cfg = celltrail_web::WebConfig {
         secure_cookies: cfg.secure_cookies,
         require_admin_totp: cfg.require_admin_totp,
         isbt_products,
+        meddra,
         ..Default::default()
     };
     let state = celltrail_web::AppState::new(store, cal, web_cfg);

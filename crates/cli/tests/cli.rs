@@ -837,3 +837,31 @@ fn import_faers_quarter_keeps_latest_versions_and_suspect_drugs() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["pairs"].as_array().unwrap().len(), 4, "{out}");
 }
+
+/// `celltrail meddra lookup CODE --dir DIR` on a made-up folder in the
+/// MedDRA ASCII layout (no licensed content): the terms of a known code, and
+/// exit 1 with a code for an unknown one.
+#[test]
+fn meddra_lookup_reads_the_users_terminology() {
+    let dir = common::tempdir("meddra");
+    std::fs::write(
+        dir.join("LLT.ASC"),
+        "90000001$Made-up PT$90000001$$$$$$$Y$$\n90000002$Made-up LLT$90000001$$$$$$$Y$$\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("MDHIER.ASC"),
+        "90000001$91000001$92000001$98000001$Made-up PT$Made-up HLT$Made-up HLGT$Made-up SOC$Mdup$$98000001$Y$\n",
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = celltrail(&["--json", "meddra", "lookup", "90000002", "--dir", d]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["pt_code"], "90000001");
+    assert_eq!(v["socs"], serde_json::json!(["98000001"]));
+    let (code, out, _) = celltrail(&["--json", "meddra", "lookup", "90000009", "--dir", d]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["code"], "meddra_code_unknown");
+}

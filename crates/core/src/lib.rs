@@ -35,6 +35,7 @@ pub mod i18n;
 pub mod isbt;
 pub mod isbt_products;
 pub mod label;
+pub mod meddra;
 pub mod pdf;
 pub mod rules;
 pub mod safety;

@@ -111,6 +111,9 @@ pub struct AeRecord {
     pub term_language: String,
     pub meddra_code: Option<String>,
     pub meddra_version: Option<String>,
+    /// The code's terms from the user's MedDRA terminology, when loaded.
+    #[serde(default)]
+    pub meddra: Option<MeddraTerms>,
     pub onset: String,
     pub aware: String,
     pub resolved: Option<String>,
@@ -137,6 +140,15 @@ impl AeRecord {
     pub fn serious(&self) -> bool {
         !self.seriousness.is_empty()
     }
+}
+
+/// A MedDRA code's terms as recorded with the version.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MeddraTerms {
+    pub llt_name: String,
+    pub pt_code: String,
+    pub pt_name: String,
+    pub socs: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -766,6 +778,10 @@ pub struct AeInput {
     /// Why this version is made (required for a follow-up).
     #[serde(default)]
     pub reason: Option<String>,
+    /// The MedDRA coding of `meddra_code`, when the caller checked it
+    /// against the user's terminology.
+    #[serde(skip)]
+    pub coding: Option<celltrail_core::meddra::Coding>,
 }
 
 /// The reported term's language as ISO 639-2 (E2B(R3) E.i.1.1b).
@@ -971,8 +987,20 @@ async fn build_record(
         related,
         aware,
     });
-    let malignancy =
-        malignancy_watch(&product_class) && sf::is_malignancy(&term, meddra_code.as_deref());
+    let meddra = match (&input.coding, &meddra_code) {
+        (Some(c), Some(code)) if &c.llt_code == code => Some(MeddraTerms {
+            llt_name: c.llt_name.clone(),
+            pt_code: c.pt_code.clone(),
+            pt_name: c.pt_name.clone(),
+            socs: c.socs.clone(),
+        }),
+        _ => None,
+    };
+    let in_neoplasms = meddra
+        .as_ref()
+        .is_some_and(|m| m.socs.iter().any(|s| s == sf::MALIGNANCY_SOC));
+    let malignancy = malignancy_watch(&product_class)
+        && (in_neoplasms || sf::is_malignancy(&term, meddra_code.as_deref()));
     Ok(AeRecord {
         id: String::new(),
         case_id: String::new(),
@@ -993,6 +1021,7 @@ async fn build_record(
         term,
         meddra_code,
         meddra_version,
+        meddra,
         onset: onset.to_string(),
         aware: aware.to_string(),
         resolved,

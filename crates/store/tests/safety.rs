@@ -87,6 +87,7 @@ fn crs_event(w: &World, subject: usize) -> AeInput {
         outcome: "recovering".into(),
         narrative: "Day 3 after infusion: fever, hypotension needing norepinephrine, high-flow oxygen; tocilizumab given.".into(),
         reason: None,
+        coding: None,
     }
 }
 

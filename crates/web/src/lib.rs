@@ -83,6 +83,9 @@ pub struct WebConfig {
     /// The user's copy of the licensed ISBT 128 product description codes,
     /// when configured: units show what their product code means.
     pub isbt_products: Option<Arc<celltrail_core::isbt_products::ProductTable>>,
+    /// The user's licensed MedDRA terminology, when configured: codes on
+    /// adverse events are checked against it and carry their terms.
+    pub meddra: Option<Arc<celltrail_core::meddra::Terminology>>,
 }
 
 impl Default for WebConfig {
@@ -95,6 +98,7 @@ impl Default for WebConfig {
             login_window_secs: 15 * 60,
             require_admin_totp: true,
             isbt_products: None,
+            meddra: None,
         }
     }
 }

@@ -136,6 +136,28 @@ pub async fn grade_icans(
         .map_err(|e| safety_error(lang, "icans", e))
 }
 
+/// Checks an event's MedDRA code against the user's terminology when one
+/// is configured (without one only the code's shape is checked), and
+/// attaches the code's terms.
+pub fn code_event(st: &SharedState, input: &mut sf::AeInput) -> Result<(), StoreError> {
+    let code = input
+        .meddra_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    let (Some(t), Some(code)) = (&st.config.meddra, code) else {
+        return Ok(());
+    };
+    let coding = t
+        .check(code)
+        .map_err(|e| StoreError::invalid(e.code, "meddra_code", code.to_string()))?;
+    if input.meddra_version.is_none() {
+        input.meddra_version = t.version.clone();
+    }
+    input.coding = Some(coding);
+    Ok(())
+}
+
 pub async fn report_ae(
     State(st): St,
     L(lang): L,
@@ -144,6 +166,7 @@ pub async fn report_ae(
 ) -> ApiResult<sf::AeRow> {
     let (mut input, reason): (sf::AeInput, String) = parse_body(lang, &b)?;
     input.reason = Some(reason).filter(|r| !r.is_empty());
+    code_event(&st, &mut input).map_err(fail(lang))?;
     sf::report_ae(store(&st), &auth.actor, &input, &When::now())
         .await
         .map(Json)
@@ -159,6 +182,7 @@ pub async fn follow_up_ae(
 ) -> ApiResult<sf::AeRow> {
     let (mut input, reason): (sf::AeInput, String) = parse_body(lang, &b)?;
     input.reason = Some(reason).filter(|r| !r.is_empty());
+    code_event(&st, &mut input).map_err(fail(lang))?;
     sf::follow_up_ae(store(&st), &auth.actor, &id, &input, &When::now())
         .await
         .map(Json)

@@ -375,6 +375,7 @@ pub fn form_input(f: &Fields) -> sf::AeInput {
         outcome: field(f, "outcome").into(),
         narrative: field(f, "narrative").into(),
         reason: opt(f, "reason"),
+        coding: None,
     }
 }
 
@@ -387,7 +388,10 @@ pub async fn ae_create(
     if let Err(err) = auth.check_csrf(field(&f, "csrf")) {
         return page_error(lang, err);
     }
-    let input = form_input(&f);
+    let mut input = form_input(&f);
+    if let Err(e) = crate::safety::code_event(&st, &mut input) {
+        return page_error(lang, e);
+    }
     after(
         lang,
         sf::report_ae(st.store.as_ref(), &auth.actor, &input, &When::now()).await,

@@ -688,6 +688,7 @@ fn every_used_message_key_exists_in_both_languages() {
         .chain(celltrail_core::code128::ERROR_CODES)
         .chain(celltrail_core::safety::ERROR_CODES)
         .chain(celltrail_core::e2b::ERROR_CODES)
+        .chain(celltrail_core::meddra::ERROR_CODES)
         .chain(celltrail_stats::csv::ERROR_CODES)
         .chain(celltrail_stats::signal::ERROR_CODES)
         .chain(&["ethics_approval_required", "ethics_approval_lapsed"])
@@ -2220,5 +2221,83 @@ async fn safety_api_grades_reports_exports_and_signals() {
         assert!(v["hyperparameters"]["alpha1"].is_number(), "{text}");
         let (status, text, _) = call(&app, bearer_get("/api/v1/safety/signals", &provincial)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    }
+}
+
+/// With the user's MedDRA terminology configured, an adverse event's code
+/// is checked against it: an unknown or non-current code is refused naming
+/// the field, a known one carries its terms, and a code under the SOC
+/// "Neoplasms benign, malignant and unspecified" (10029104) raises the
+/// malignancy flag after a CAR-T product even when the reported words do
+/// not. The terminology files are made up in MedDRA's ASCII layout (llt.asc,
+/// mdhier.asc); no licensed content is used.
+#[tokio::test]
+async fn meddra_codes_are_checked_against_the_loaded_terminology() {
+    use celltrail_store::testkit::trace_world;
+    use serde_json::json;
+    let llt = "90000001$Made-up proliferation PT$90000001$$$$$$$Y$$\n\
+               90000002$Made-up proliferation, nodal$90000001$$$$$$$Y$$\n\
+               90000003$Made-up proliferation (old wording)$90000001$$$$$$$N$$\n\
+               90000010$Made-up fever PT$90000010$$$$$$$Y$$\n";
+    let mdhier = "90000001$91000001$92000001$10029104$Made-up proliferation PT$Made-up HLT$Made-up HLGT$Neoplasms benign, malignant and unspecified (incl cysts and polyps)$Neopl$$10029104$Y$\n\
+                  90000010$91000010$92000010$98000010$Made-up fever PT$Made-up HLT 2$Made-up HLGT 2$Made-up general SOC$Genrl$$98000010$Y$\n";
+    let terms =
+        celltrail_core::meddra::Terminology::parse(llt.as_bytes(), mdhier.as_bytes()).unwrap();
+    let term = "Unusual nodal proliferation";
+    assert!(!celltrail_core::safety::is_malignancy(term, None));
+    for b in backends().await {
+        let w = trace_world(b.store.as_ref()).await;
+        let st = AppState::new(
+            b.store.clone(),
+            WorkCalendar::embedded(),
+            WebConfig {
+                secure_cookies: false,
+                require_admin_totp: false,
+                meddra: Some(std::sync::Arc::new(terms.clone())),
+                ..Default::default()
+            },
+        );
+        let app = app(st.clone());
+        let coord = bearer_for(&st, &w.coordinator).await;
+        let body = |code: &str| {
+            json!({"project_id": w.technology_id, "patient_id": w.patients[1], "product": "CD19 CAR-T",
+                "product_class": "car_t", "term": term, "meddra_code": code, "onset": "2026-05-02",
+                "aware": "2026-05-03", "seriousness": ["other_important"], "severity": 3,
+                "expectedness": "unexpected", "causality": "possible", "outcome": "not_recovered"})
+        };
+        for (code, want) in [
+            ("99999999", "meddra_code_unknown"),
+            ("90000003", "meddra_code_not_current"),
+        ] {
+            let (status, text, _) =
+                call(&app, bearer_post("/api/v1/safety/aes", &coord, body(code))).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                (v["error"]["code"].as_str(), v["error"]["field"].as_str()),
+                (Some(want), Some("meddra_code")),
+                "{text}"
+            );
+        }
+        let (status, text, _) = call(
+            &app,
+            bearer_post("/api/v1/safety/aes", &coord, body("90000002")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let row: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(row["malignancy"], 1, "{text}");
+        let id = row["id"].as_str().unwrap();
+        let (_, text, _) = call(
+            &app,
+            bearer_get(&format!("/api/v1/safety/aes/{id}"), &coord),
+        )
+        .await;
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["record"]["meddra"]["pt_code"], "90000001", "{text}");
+        assert_eq!(
+            v["record"]["meddra"]["llt_name"],
+            "Made-up proliferation, nodal"
+        );
     }
 }

@@ -742,6 +742,7 @@ fn adverse_event_form_grades_live_and_signals_show_in_chromium() {
     // The national regulator's signals: the sponsor batch's lymphomas after
     // one product meet EB05 >= 2.
     d.click("#logout");
+    d.wait_url("/");
     d.login(base, "nhc.officer");
     d.go(&format!("{base}/app/safety/signals"));
     let table = d.text("#signals");

@@ -1904,7 +1904,8 @@ pub struct EnrolInput {
     pub product: String,
     pub product_class: String,
     /// Years of follow-up; when omitted, the project's saved classification
-    /// (the rules engine's `ltfu_years`) decides.
+    /// (the rules engine's `ltfu_years`) decides, else the product class
+    /// ([`class_ltfu_years`]).
     #[serde(default)]
     pub years: Option<u32>,
     /// The day of administration (day 0 of the schedule).
@@ -1923,6 +1924,17 @@ async fn classified_ltfu_years(store: &dyn Store, project_id: &str) -> StoreResu
         .find(|e| e.kind == crate::projection::PROJECT_CLASSIFIED)
         .and_then(|e| e.payload["results"]["US"]["ltfu_years"]["value"].as_u64())
         .map(|v| v as u32))
+}
+
+/// Follow-up years a product class implies when neither the caller nor a
+/// saved classification says: CAR-T and TCR-T cells are made with
+/// integrating (lentiviral or gammaretroviral) vectors, which the FDA's
+/// 2020 long-term follow-up guidance and CDE's 2021 technical guideline on
+/// long-term follow-up of gene therapy products follow for 15 years. Other
+/// classes depend on how the product is made (an AAV gene therapy, 5 years;
+/// unmodified cells, none), so they need the years or a classification.
+pub fn class_ltfu_years(product_class: &str) -> Option<u32> {
+    matches!(product_class, "car_t" | "tcr_t").then_some(15)
 }
 
 /// Enrols a treated subject in long-term follow-up with the schedule the
@@ -1980,15 +1992,16 @@ pub async fn enrol_ltfu(
     }
     let years = match input.years {
         Some(y) => y,
-        None => classified_ltfu_years(store, &project_id)
-            .await?
-            .ok_or_else(|| {
+        None => match classified_ltfu_years(store, &project_id).await? {
+            Some(y) => y,
+            None => class_ltfu_years(&product_class).ok_or_else(|| {
                 StoreError::invalid(
                     "ltfu_years_required",
                     "years",
                     "no saved classification gives the follow-up years",
                 )
             })?,
+        },
     };
     if years == 0 || years > 30 {
         return Err(StoreError::invalid(

@@ -399,12 +399,23 @@ async fn long_term_follow_up_over_simulated_years_on_every_backend() {
             code(enrol_ltfu(s, &w.investigator, &enrol, &at("2026-07-02")).await),
             "ltfu_exists"
         );
-        // A second patient who stops coming after the first year.
+        // A second patient who stops coming after the first year; no years
+        // given: a CAR-T product is followed 15 years (integrating vector,
+        // FDA 2020 LTFU guidance), an MSC product needs them said.
         let mut e2i = enrol.clone();
         e2i.subject_id = Some(w.e.subjects[1].clone());
+        e2i.years = None;
+        let mut msc = e2i.clone();
+        msc.product_class = "msc".into();
+        msc.product = "UC-MSC".into();
+        assert_eq!(
+            code(enrol_ltfu(s, &w.investigator, &msc, &at("2026-07-02")).await),
+            "ltfu_years_required"
+        );
         let e2 = enrol_ltfu(s, &w.investigator, &e2i, &at("2026-07-02"))
             .await
             .unwrap();
+        assert_eq!(e2.years, 15);
         let v2 = visits(s, &e2.id).await.unwrap();
         // Patient 1 keeps every visit of the first three years.
         let yearly: Vec<_> = vs

@@ -39,6 +39,7 @@ fn short(s: &str) -> String {
 }
 
 /// An adverse event as the desk lists it.
+#[derive(Clone)]
 pub struct AeLine {
     pub id: String,
     pub term: String,
@@ -160,7 +161,7 @@ pub async fn safety_home(
             .unwrap_or_default();
         let line = ae_line(&st, l, r, &code).await;
         if r.malignancy == 1 {
-            flagged.push(ae_line(&st, l, r, &code).await);
+            flagged.push(line.clone());
         }
         aes.push(line);
     }

@@ -194,7 +194,7 @@ pub async fn load(store: &dyn Store) -> StoreResult<()> {
     sf::import_e2b(store, &sponsor, &xml, &at(day(2026, 10, 15))).await?;
 
     // Long-term follow-up of patients treated since 2021.
-    follow_up(store, &pi, &office, &project, &subjects, today).await?;
+    follow_up(store, &pi, &office, &project, today).await?;
     Ok(())
 }
 
@@ -364,7 +364,6 @@ async fn follow_up(
     pi: &celltrail_store::service::Actor,
     office: &celltrail_store::service::Actor,
     project: &str,
-    subjects: &[sf::ReportablePatient],
     today: NaiveDate,
 ) -> StoreResult<()> {
     let plan: [(&str, NaiveDate, &str); 6] = [
@@ -456,6 +455,5 @@ async fn follow_up(
             .await?;
         }
     }
-    let _ = subjects;
     Ok(())
 }

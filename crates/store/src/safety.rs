@@ -649,7 +649,9 @@ pub async fn reports(store: &dyn Store, ae_id: &str) -> StoreResult<Vec<ReportRo
 
 // ---------------------------------------------------------------- checks
 
-fn safety_error(e: sf::SafetyError, prefix: &str) -> StoreError {
+/// A grading error as a store error, its field under `prefix` (`crs`,
+/// `icans`), so the API, the form and the command name the same field.
+pub fn safety_error(e: sf::SafetyError, prefix: &str) -> StoreError {
     let field = match e.field {
         Some(f) => format!("{prefix}.{f}"),
         None => prefix.to_string(),
@@ -664,9 +666,14 @@ fn safety_error(e: sf::SafetyError, prefix: &str) -> StoreError {
 /// May the actor see this adverse event? Its site, its sponsor, a
 /// regulator with jurisdiction over the site, the platform.
 async fn sees_ae(store: &dyn Store, actor: &Actor, r: &AeRow) -> StoreResult<bool> {
+    crate::trace::sees_any(store, actor, &ae_orgs(r)).await
+}
+
+/// The organisations an adverse event belongs to: its site and sponsor.
+fn ae_orgs(r: &AeRow) -> Vec<&str> {
     let mut orgs = vec![r.site_id.as_str()];
     orgs.extend(r.sponsor_id.as_deref());
-    crate::trace::sees_any(store, actor, &orgs).await
+    orgs
 }
 
 /// The rows of a list the actor may see, each by the organisations it
@@ -720,12 +727,7 @@ pub async fn aes(store: &dyn Store, actor: &Actor) -> StoreResult<Vec<AeRow>> {
             )
             .await?,
     )?;
-    visible_rows(store, actor, all, |r| {
-        let mut orgs = vec![r.site_id.as_str()];
-        orgs.extend(r.sponsor_id.as_deref());
-        orgs
-    })
-    .await
+    visible_rows(store, actor, all, ae_orgs).await
 }
 
 // ---------------------------------------------------------------- report

@@ -34,15 +34,37 @@ fn invalid(lang: Lang, code: &'static str, field: &str, detail: String) -> ApiEr
 }
 
 fn safety_error(lang: Lang, prefix: &str, e: csf::SafetyError) -> ApiError {
-    let field = match e.field {
-        Some(f) => format!("{prefix}.{f}"),
-        None => prefix.to_string(),
-    };
-    let mut err = StoreError::invalid(e.code(), &field, e.to_string());
-    for (k, v) in e.args() {
-        err = err.with_arg(k, v);
+    ApiError::new(lang, sf::safety_error(e, prefix))
+}
+
+/// One grading observation as JSON, as the API's query and the form give
+/// it: blank is absent (`Ok(None)`), a number where `numbers` names the key
+/// (whole numbers as integers, except the temperature and the age), true
+/// for a ticked flag, text otherwise; `Err` with the text for a number that
+/// does not parse.
+pub fn observation(
+    key: &str,
+    raw: &str,
+    numbers: &[&str],
+    flags: &[&str],
+) -> Result<Option<Value>, String> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return Ok(None);
     }
-    ApiError::new(lang, err)
+    Ok(Some(if numbers.contains(&key) {
+        match v.parse::<f64>() {
+            Ok(n) if n.fract() == 0.0 && key != "temperature_c" && key != "age_years" => {
+                json!(n as i64)
+            }
+            Ok(n) => json!(n),
+            Err(_) => return Err(v.to_string()),
+        }
+    } else if flags.contains(&key) {
+        json!(matches!(v, "1" | "true" | "on" | "yes"))
+    } else {
+        json!(v)
+    }))
 }
 
 /// A grade with each deciding criterion in the request's language.
@@ -77,24 +99,13 @@ fn grade_query<T: serde::de::DeserializeOwned>(
     let mut obj = serde_json::Map::new();
     for (k, v) in q {
         let k = k.strip_prefix(prefix).unwrap_or(k);
-        let v = v.trim();
-        if v.is_empty() {
-            continue;
-        }
-        let value = if numbers.contains(&k) {
-            match v.parse::<f64>() {
-                Ok(n) if n.fract() == 0.0 && k != "temperature_c" && k != "age_years" => {
-                    json!(n as i64)
-                }
-                Ok(n) => json!(n),
-                Err(_) => return Err(invalid(lang, "grade_input_invalid", k, v.to_string())),
+        match observation(k, v, numbers, flags) {
+            Ok(Some(value)) => {
+                obj.insert(k.to_string(), value);
             }
-        } else if flags.contains(&k) {
-            json!(matches!(v, "1" | "true" | "on" | "yes"))
-        } else {
-            json!(v)
-        };
-        obj.insert(k.to_string(), value);
+            Ok(None) => {}
+            Err(text) => return Err(invalid(lang, "grade_input_invalid", k, text)),
+        }
     }
     serde_json::from_value(Value::Object(obj)).map_err(|e| {
         let msg = e.to_string();

@@ -283,16 +283,6 @@ fn opt(f: &Fields, name: &str) -> Option<String> {
     Some(field(f, name).trim().to_string()).filter(|s| !s.is_empty())
 }
 
-fn number(f: &Fields, name: &str) -> Option<serde_json::Number> {
-    field(f, name).trim().parse::<f64>().ok().and_then(|n| {
-        if n.fract() == 0.0 && !name.ends_with("temperature_c") && !name.ends_with("age_years") {
-            Some(serde_json::Number::from(n as i64))
-        } else {
-            serde_json::Number::from_f64(n)
-        }
-    })
-}
-
 /// The grading observations a form section holds, or none when it is left
 /// blank.
 fn section(
@@ -304,17 +294,12 @@ fn section(
 ) -> Option<Value> {
     let mut obj = serde_json::Map::new();
     for k in keys {
-        let name = format!("{prefix}{k}");
-        if numbers.contains(k) {
-            if let Some(n) = number(f, &name) {
-                obj.insert(k.to_string(), Value::Number(n));
-            }
-        } else if flags.contains(k) {
-            if field(f, &name) == "on" {
-                obj.insert(k.to_string(), Value::Bool(true));
-            }
-        } else if let Some(v) = opt(f, &name) {
-            obj.insert(k.to_string(), Value::String(v));
+        // A number that does not parse is left out: the grading then names
+        // the observation as missing.
+        if let Ok(Some(v)) =
+            crate::safety::observation(k, field(f, &format!("{prefix}{k}")), numbers, flags)
+        {
+            obj.insert(k.to_string(), v);
         }
     }
     let blank = obj.is_empty()

@@ -52,6 +52,7 @@ pub mod canonical;
 mod error;
 pub mod event;
 pub mod export;
+mod head;
 mod hexutil;
 pub mod seal;
 pub mod verify;

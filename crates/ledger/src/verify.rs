@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::event::HASH_ALG;
+use crate::head::{self, HeadRef};
 use crate::hexutil::{decode_lower, encode_lower_32};
 use crate::seal::{checkpoint_message, Checkpoint, CheckpointDigest, OrgKey, Seal, SIG_ALG};
 use crate::LedgerError;
@@ -136,7 +137,10 @@ struct StreamState {
     sealed_upto: u64,
 }
 
-const GENESIS_HEX: &[u8] = crate::event::GENESIS_HASH.as_bytes();
+const GENESIS_HEX: &[u8; 64] = match crate::event::GENESIS_HASH.as_bytes().first_chunk() {
+    Some(hex) => hex,
+    None => panic!("the genesis hash is 64 hex digits"),
+};
 
 #[derive(Debug)]
 struct KnownKey {
@@ -149,11 +153,11 @@ struct KnownKey {
 /// The other members must be present but are skipped unparsed.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Head<'a> {
+pub(crate) struct Head<'a> {
     #[serde(rename = "actor")]
     _actor: IgnoredAny,
     #[serde(borrow)]
-    alg: Cow<'a, str>,
+    pub(crate) alg: Cow<'a, str>,
     #[serde(rename = "kind")]
     _kind: IgnoredAny,
     #[serde(rename = "org")]
@@ -161,12 +165,12 @@ struct Head<'a> {
     #[serde(rename = "payload")]
     _payload: IgnoredAny,
     #[serde(borrow)]
-    prev_hash: Cow<'a, str>,
+    pub(crate) prev_hash: Cow<'a, str>,
     #[serde(rename = "reason")]
     _reason: IgnoredAny,
-    seq: u64,
+    pub(crate) seq: u64,
     #[serde(borrow)]
-    stream: Cow<'a, str>,
+    pub(crate) stream: Cow<'a, str>,
     #[serde(rename = "time")]
     _time: IgnoredAny,
 }
@@ -252,14 +256,31 @@ impl Verifier {
     fn check_event(&mut self, expect: Option<&str>, body: &str, hash: &str) -> Result<(), Break> {
         let digest: [u8; 32] = Sha256::digest(body.as_bytes()).into();
         let digest_hex = encode_lower_32(&digest);
-        if hash.as_bytes() != digest_hex.as_slice() {
+        // Fixed-size comparisons, done inline rather than by a call.
+        if <&[u8; 64]>::try_from(hash.as_bytes()).ok() != Some(&digest_hex) {
             return Err(hash_mismatch(body, hash, &digest_hex));
         }
-        let head: Head<'_> = match serde_json::from_str(body) {
-            Ok(h) => h,
-            Err(e) => return Err(body_invalid(body, &format!("not an event envelope: {e}"))),
+        // A canonical body is read by the scanner; anything else by the
+        // general parser, which decides (see `head`).
+        let parsed: Head<'_>;
+        let head = match head::scan(body) {
+            Some(h) => h,
+            None => {
+                parsed = match serde_json::from_str(body) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        return Err(body_invalid(body, &format!("not an event envelope: {e}")))
+                    }
+                };
+                HeadRef {
+                    alg: &parsed.alg,
+                    prev_hash: &parsed.prev_hash,
+                    seq: parsed.seq,
+                    stream: &parsed.stream,
+                }
+            }
         };
-        let stream: &str = &head.stream;
+        let stream: &str = head.stream;
         if let Some(expected) = expect {
             if stream != expected {
                 return Err(Break::new(
@@ -278,7 +299,7 @@ impl Verifier {
                 format!("unsupported hash algorithm {:?}", head.alg),
             ));
         }
-        let prev = head.prev_hash.as_bytes();
+        let prev = <&[u8; 64]>::try_from(head.prev_hash.as_bytes()).ok();
         match self.streams.get_mut(stream) {
             Some(st) => {
                 let expected = st.last_seq.saturating_add(1);
@@ -290,7 +311,7 @@ impl Verifier {
                         format!("expected seq {expected}, found seq {}", head.seq),
                     ));
                 }
-                if prev != st.last_hash.as_slice() {
+                if prev != Some(&st.last_hash) {
                     return Err(chain_broken(&head, st.last_seq));
                 }
                 st.last_seq = head.seq;
@@ -305,7 +326,7 @@ impl Verifier {
                         format!("stream starts at seq {} instead of 1", head.seq),
                     ));
                 }
-                if prev != GENESIS_HEX {
+                if prev != Some(GENESIS_HEX) {
                     return Err(chain_broken(&head, 0));
                 }
                 self.streams.insert(
@@ -403,16 +424,21 @@ impl Verifier {
                         ),
                     ));
                 }
-                let open = self
-                    .open
-                    .entry(seal.org.clone())
-                    .or_insert_with(|| OpenCheckpoint {
-                        n,
-                        key_id: seal.key_id.clone(),
-                        digest: CheckpointDigest::new(),
-                        first: (seal.stream.clone(), seal.first_seq),
-                        last: (seal.stream.clone(), seal.last_seq),
-                    });
+                // Looked up by reference: an entry per seal would copy the
+                // organisation's name every time.
+                if !self.open.contains_key(&seal.org) {
+                    self.open.insert(
+                        seal.org.clone(),
+                        OpenCheckpoint {
+                            n,
+                            key_id: seal.key_id.clone(),
+                            digest: CheckpointDigest::new(),
+                            first: (seal.stream.clone(), seal.first_seq),
+                            last: (String::new(), 0),
+                        },
+                    );
+                }
+                let open = self.open.get_mut(&seal.org).expect("inserted above");
                 if open.key_id != seal.key_id {
                     return Err(at(
                         seal.last_seq,
@@ -424,7 +450,9 @@ impl Verifier {
                     ));
                 }
                 open.digest.add(seal);
-                open.last = (seal.stream.clone(), seal.last_seq);
+                open.last.0.clear();
+                open.last.0.push_str(&seal.stream);
+                open.last.1 = seal.last_seq;
             }
             _ => {
                 return Err(at(
@@ -616,10 +644,10 @@ fn hash_mismatch(body: &str, hash: &str, digest_hex: &[u8; 64]) -> Break {
 /// `prev_hash` does not match: a malformed value is a bad body, a
 /// well-formed one a broken chain.
 #[cold]
-fn chain_broken(head: &Head<'_>, last_seq: u64) -> Break {
-    if decode_lower::<32>(&head.prev_hash).is_none() {
+fn chain_broken(head: &HeadRef<'_>, last_seq: u64) -> Break {
+    if decode_lower::<32>(head.prev_hash).is_none() {
         return Break::new(
-            head.stream.as_ref(),
+            head.stream,
             head.seq,
             BreakKind::BodyInvalid,
             "prev_hash is not 64 lowercase hex digits",
@@ -633,12 +661,7 @@ fn chain_broken(head: &Head<'_>, last_seq: u64) -> Break {
             head.prev_hash
         )
     };
-    Break::new(
-        head.stream.as_ref(),
-        head.seq,
-        BreakKind::ChainBroken,
-        detail,
-    )
+    Break::new(head.stream, head.seq, BreakKind::ChainBroken, detail)
 }
 
 #[cold]

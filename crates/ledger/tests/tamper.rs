@@ -450,6 +450,37 @@ fn export_tampering_and_parse_errors_name_the_line() {
         other => panic!("expected a parse error, got {other:?}"),
     }
 
+    // Event lines that start as written but are not: judged as any line
+    // is (a member too many, a string body, another member order).
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("{\"type\":\"event\""))
+        .expect("an event line");
+    let event = lines[at];
+    let mut extra = lines.clone();
+    let with_extra = format!("{},\"note\":1}}", &event[..event.len() - 1]);
+    extra[at] = &with_extra;
+    assert_eq!(
+        parse_line(extra.join("\n")),
+        at as u64 + 1,
+        "unknown member"
+    );
+    let (head, body) = event.split_once(",\"body\":").expect("body member");
+    let body = &body[..body.len() - 1];
+    let as_string = format!(
+        "{head},\"body\":{}}}",
+        serde_json::to_string(body).expect("json")
+    );
+    let reordered = format!("{{\"body\":{body},{}}}", &head[1..]);
+    for other_form in [as_string, reordered] {
+        let mut same = lines.clone();
+        same[at] = &other_form;
+        assert!(
+            verify_reader(Cursor::new(same.join("\n"))).is_ok(),
+            "{other_form}"
+        );
+    }
+
     // Blank lines and CRLF endings are tolerated.
     let crlf = lines.join("\r\n") + "\r\n\r\n";
     assert!(verify_reader(Cursor::new(crlf)).is_ok());

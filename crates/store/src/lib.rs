@@ -13,11 +13,13 @@
 pub mod auth;
 pub mod error;
 pub mod ethics;
+mod event_page;
 pub mod model;
 pub mod projection;
 pub mod safety;
 pub mod service;
 mod sql;
+mod sqlite_walk;
 pub mod testkit;
 pub mod trace;
 pub mod trace_gen;

@@ -20,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Column, Row};
 
 use crate::error::{StoreError, StoreResult};
+use crate::event_page::{CopyLedger, EventPage};
 use crate::model::*;
 use crate::projection::{self, Op, Val, READ_MODEL_TABLES};
 use crate::{now_rfc3339, Backend, Store, VerifyOutcome};
@@ -138,11 +139,41 @@ fn like_pattern(q: &str) -> String {
 }
 
 /// Walk item: the ledger in the order the verifier needs, borrowed from the
-/// page being walked.
-enum Item<'a> {
+/// page or row being walked.
+pub(crate) enum Item<'a> {
     Event { body: &'a str, hash: &'a str },
     Seal(&'a Seal),
     Checkpoint(&'a Checkpoint),
+}
+
+/// Which of the three ledger tables a walk takes from next.
+pub(crate) enum Next {
+    Event,
+    Seal,
+    Checkpoint,
+}
+
+/// Given the positions at the head of each table's rows (`None` when it
+/// has no more), the one to take next: the smallest position, and at one
+/// position events before seal entries before checkpoints.
+pub(crate) fn next_in_ledger(
+    event: Option<i64>,
+    seal: Option<i64>,
+    cp: Option<i64>,
+) -> Option<Next> {
+    [
+        event.map(|p| (p, 0u8)),
+        seal.map(|p| (p, 1u8)),
+        cp.map(|p| (p, 2u8)),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map(|(_, rank)| match rank {
+        0 => Next::Event,
+        1 => Next::Seal,
+        _ => Next::Checkpoint,
+    })
 }
 
 /// The ledger tables a walk reads page by page.
@@ -176,7 +207,10 @@ type CheckpointPageRow = (i64, String, u64, String, String, u64, String, String)
 /// ([`split_event_page`]), or a JSON array of arrays. An aggregate need not
 /// keep its input's order (and sorting inside it costs a temporary tree),
 /// so the walk puts each page in order itself. Every page query takes the
-/// same five parameters; the aggregates differ by dialect.
+/// same five parameters; the aggregates differ by dialect. (A PostgreSQL
+/// walk reads events and seal entries by COPY instead, see
+/// [`crate::event_page`]; their PostgreSQL forms here keep the paged walk
+/// whole on either backend.)
 fn ledger_page_sql(page: LedgerPage, backend: Backend) -> &'static str {
     match (page, backend) {
         // Events, the bulk of a ledger, are framed rather than escaped:
@@ -250,6 +284,9 @@ where
 
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    /// The database file, read in place by whole-ledger walks
+    /// ([`crate::sqlite_walk`]); `None` for an in-memory database.
+    file: Option<std::path::PathBuf>,
     write: tokio::sync::Mutex<()>,
     signers: Mutex<HashMap<String, Arc<OrgSigner>>>,
     /// Bumped after every committed append or replay (see `Store::generation`).
@@ -277,12 +314,14 @@ impl SqliteStore {
             // Writes still go through the WAL.
             .pragma("mmap_size", "268435456")
             .foreign_keys(true);
+        let file = (!memory).then(|| opts.get_filename().to_path_buf());
         let pool = SqlitePoolOptions::new()
             .max_connections(if memory { 1 } else { 8 })
             .connect_with(opts)
             .await?;
         Ok(SqliteStore {
             pool,
+            file,
             write: tokio::sync::Mutex::new(()),
             signers: Mutex::new(HashMap::new()),
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -331,6 +370,51 @@ impl PgStore {
 impl SqliteStore {
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.pool
+    }
+
+    /// The file a whole-ledger walk reads in place, if any.
+    fn walk_file(&self) -> Option<&std::path::Path> {
+        self.file.as_deref()
+    }
+}
+
+impl PgStore {
+    /// PostgreSQL is walked through the pool, page by page.
+    fn walk_file(&self) -> Option<&std::path::Path> {
+        None
+    }
+}
+
+/// Where the paged walk's events and seal entries come from: page queries
+/// after a position (events; seals with their id), or PostgreSQL's binary
+/// COPY ([`CopyLedger`]).
+enum EventSource {
+    Pages { after: i64, seals_after: (i64, i64) },
+    Copy(CopyLedger),
+}
+
+impl SqliteStore {
+    fn event_source(&self, _upto: i64) -> EventSource {
+        EventSource::Pages {
+            after: 0,
+            seals_after: (-1, 0),
+        }
+    }
+}
+
+impl PgStore {
+    fn event_source(&self, upto: i64) -> EventSource {
+        EventSource::Copy(CopyLedger::new(&self.pool, upto))
+    }
+}
+
+/// Runs a blocking whole-ledger walk from async code: on a multi-threaded
+/// runtime the worker hands its other tasks on while it reads; elsewhere
+/// (a single-threaded test or command) it simply runs.
+fn run_walk<T>(walk: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(walk),
+        _ => walk(),
     }
 }
 
@@ -588,50 +672,78 @@ macro_rules! backend {
                 })
             }
 
+            /// Refills `page` from `source`; `false` when no more events come.
+            async fn next_event_page(&self, source: &mut EventSource, upto: i64, page: &mut EventPage) -> StoreResult<bool> {
+                let after = match source {
+                    EventSource::Copy(copy) => return copy.next_events(page, PAGE).await,
+                    EventSource::Pages { after, .. } => after,
+                };
+                let (meta, hashes, bodies): (String, String, String) = sqlx::query_as(ledger_page_sql(LedgerPage::Events, $backend))
+                    .bind(*after)
+                    .bind("")
+                    .bind(0i64)
+                    .bind(upto)
+                    .bind(PAGE)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let mut rows = split_event_page(&meta, &hashes, &bodies)
+                    .map_err(|e| StoreError::internal("ledger_page_unreadable", format!("events page: {e}")))?;
+                rows.sort_by_key(|r| r.0);
+                page.clear();
+                for (pos, hash, body) in &rows {
+                    *after = *pos;
+                    page.push(*pos, hash.as_bytes(), body.as_bytes());
+                }
+                Ok((rows.len() as i64) >= PAGE)
+            }
+
+            /// Refills `out` with seal entries from `source`; `false` when
+            /// no more come.
+            async fn next_seal_page(&self, source: &mut EventSource, upto: i64, out: &mut VecDeque<(i64, Seal)>) -> StoreResult<bool> {
+                let after = match source {
+                    EventSource::Copy(copy) => return copy.next_seals(out, PAGE).await,
+                    EventSource::Pages { seals_after, .. } => seals_after,
+                };
+                let mut rows: Vec<SealPageRow> = self.ledger_page(LedgerPage::Seals, (after.0, "", after.1), upto).await?;
+                rows.sort_by_key(|r| (r.1, r.0));
+                let more = (rows.len() as i64) >= PAGE;
+                for (id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint) in rows {
+                    *after = (pos, id);
+                    let seal = Seal { stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint };
+                    out.push_back((pos, seal));
+                }
+                Ok(more)
+            }
+
             /// Walks the ledger up to event position `upto` in position
             /// order: each seal right after the last event it covers, each
             /// checkpoint after the last seal it signs.
             async fn walk(&self, upto: i64, mut f: impl FnMut(Item<'_>) -> StoreResult<bool> + Send) -> StoreResult<()> {
+                match self.walk_file() {
+                    Some(file) => run_walk(|| crate::sqlite_walk::walk(file, upto, &mut f)),
+                    None => self.walk_paged(upto, f).await,
+                }
+            }
+
+            /// [`Self::walk`] through the pool, a page of each table at a
+            /// time (PostgreSQL, an in-memory SQLite database, and the
+            /// test that compares both walks).
+            async fn walk_paged(&self, upto: i64, mut f: impl FnMut(Item<'_>) -> StoreResult<bool> + Send) -> StoreResult<()> {
                 // Per source: rows after (pos, tie) in (pos, tie) order; at one
                 // position, events come before seals before checkpoints. The
                 // events of a page stay in its text, walked by byte ranges.
-                let mut page = (String::new(), String::new());
-                let mut evs: VecDeque<(i64, std::ops::Range<usize>, std::ops::Range<usize>)> = VecDeque::new();
+                let mut events = self.event_source(upto);
+                let mut evs = EventPage::default();
                 let mut seals: VecDeque<(i64, Seal)> = VecDeque::new();
                 let mut cps: VecDeque<(i64, Checkpoint)> = VecDeque::new();
-                let (mut ev_after, mut seal_after, mut cp_after) = (0i64, (-1i64, 0i64), (-1i64, String::new(), 0i64));
+                let mut cp_after = (-1i64, String::new(), 0i64);
                 let (mut ev_done, mut seal_done, mut cp_done) = (false, false, false);
                 loop {
-                    if evs.is_empty() && !ev_done {
-                        let (meta, hashes, bodies): (String, String, String) = sqlx::query_as(ledger_page_sql(LedgerPage::Events, $backend))
-                            .bind(ev_after)
-                            .bind("")
-                            .bind(0i64)
-                            .bind(upto)
-                            .bind(PAGE)
-                            .fetch_one(&self.pool)
-                            .await?;
-                        page = (hashes, bodies);
-                        let offset = |part: &str, whole: &str| part.as_ptr() as usize - whole.as_ptr() as usize;
-                        let mut rows = split_event_page(&meta, &page.0, &page.1)
-                            .map_err(|e| StoreError::internal("ledger_page_unreadable", format!("events page: {e}")))?;
-                        rows.sort_by_key(|r| r.0);
-                        ev_done = (rows.len() as i64) < PAGE;
-                        for (pos, hash, body) in rows {
-                            ev_after = pos;
-                            let (h, b) = (offset(hash, &page.0), offset(body, &page.1));
-                            evs.push_back((pos, h..h + hash.len(), b..b + body.len()));
-                        }
+                    if evs.rows.is_empty() && !ev_done {
+                        ev_done = !self.next_event_page(&mut events, upto, &mut evs).await?;
                     }
                     if seals.is_empty() && !seal_done {
-                        let mut rows: Vec<SealPageRow> = self.ledger_page(LedgerPage::Seals, (seal_after.0, "", seal_after.1), upto).await?;
-                        rows.sort_by_key(|r| (r.1, r.0));
-                        seal_done = (rows.len() as i64) < PAGE;
-                        for (id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint) in rows {
-                            seal_after = (pos, id);
-                            let seal = Seal { stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint };
-                            seals.push_back((pos, seal));
-                        }
+                        seal_done = !self.next_seal_page(&mut events, upto, &mut seals).await?;
                     }
                     if cps.is_empty() && !cp_done {
                         let mut rows: Vec<CheckpointPageRow> = self.ledger_page(LedgerPage::Checkpoints, (cp_after.0, &cp_after.1, cp_after.2), upto).await?;
@@ -643,26 +755,22 @@ macro_rules! backend {
                             cps.push_back((pos, cp));
                         }
                     }
-                    // The smallest (pos, rank) goes next.
-                    let next = [
-                        evs.front().map(|e| (e.0, 0u8)),
-                        seals.front().map(|s| (s.0, 1u8)),
-                        cps.front().map(|c| (c.0, 2u8)),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .min();
+                    let next = next_in_ledger(
+                        evs.rows.front().map(|e| e.0),
+                        seals.front().map(|s| s.0),
+                        cps.front().map(|c| c.0),
+                    );
                     let go_on = match next {
                         None => return Ok(()),
-                        Some((_, 0)) => {
-                            let (_, h, b) = evs.pop_front().expect("front checked");
-                            f(Item::Event { body: &page.1[b], hash: &page.0[h] })?
+                        Some(Next::Event) => {
+                            let (_, h, b) = evs.rows.pop_front().expect("front checked");
+                            f(Item::Event { body: evs.str(b)?, hash: evs.str(h)? })?
                         }
-                        Some((_, 1)) => {
+                        Some(Next::Seal) => {
                             let (_, seal) = seals.pop_front().expect("front checked");
                             f(Item::Seal(&seal))?
                         }
-                        Some(_) => {
+                        Some(Next::Checkpoint) => {
                             let (_, cp) = cps.pop_front().expect("front checked");
                             f(Item::Checkpoint(&cp))?
                         }
@@ -1763,6 +1871,115 @@ mod tests {
         let url = crate::testkit::postgres_schema_url(&url).await;
         let store = PgStore::connect(&url, None).await.unwrap();
         old_ledger_story!(&store, store.pool(), PG_MIGRATIONS);
+    }
+
+    /// What a walk gives, item by item, as text: events with their hash and
+    /// body, seal entries and checkpoints whole.
+    fn describe(item: Item<'_>) -> String {
+        match item {
+            Item::Event { body, hash } => format!("event {hash} {body}"),
+            Item::Seal(s) => format!("seal {s:?}"),
+            Item::Checkpoint(c) => format!("checkpoint {c:?}"),
+        }
+    }
+
+    /// The SQLite file's ledger read in place gives the same items in the
+    /// same order as the paged walk through the pool (2-row pages here),
+    /// for a ledger of three organisations with old-style entries beside
+    /// checkpoints, pending entries, and a walk that stops early; and an
+    /// in-memory database, which has no file, is walked by pages.
+    #[tokio::test]
+    async fn sqlite_file_walk_matches_the_paged_walk() {
+        let dir = std::env::temp_dir().join("celltrail-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{}.db", crate::new_id("walk")));
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        assert_eq!(store.walk_file(), Some(path.as_path()));
+        for round in 0..5u32 {
+            let batch = (0..7u32)
+                .map(|k| NewEvent {
+                    stream: format!("user:o{}-{}", round % 3, k % 4),
+                    kind: "user.password_set".into(),
+                    payload: serde_json::json!({"id": format!("u{k}"), "note": "细胞 \"quoted\"\n"}),
+                    actor: "tester".into(),
+                    org: format!("org-{}", round % 3),
+                    time: "2026-12-07T08:00:00.000Z".into(),
+                    reason: format!("round {round}"),
+                })
+                .collect();
+            store.append(batch).await.unwrap();
+            // Sign after some rounds only: the last round's entries wait.
+            if round % 2 == 1 {
+                store.checkpoint(Duration::ZERO).await.unwrap();
+            }
+        }
+        let upto = store.last_pos().await.unwrap();
+        let mut direct = Vec::new();
+        store
+            .walk(upto, |item| {
+                direct.push(describe(item));
+                Ok(true)
+            })
+            .await
+            .unwrap();
+        let mut paged = Vec::new();
+        store
+            .walk_paged(upto, |item| {
+                paged.push(describe(item));
+                Ok(true)
+            })
+            .await
+            .unwrap();
+        let kinds = |items: &[String], k: &str| items.iter().filter(|i| i.starts_with(k)).count();
+        assert_eq!(kinds(&direct, "event "), 35);
+        assert!(kinds(&direct, "checkpoint ") >= 3, "{direct:#?}");
+        assert!(kinds(&direct, "seal ") > kinds(&direct, "checkpoint "));
+        assert_eq!(direct, paged);
+        // A walk told to stop stops, at the same place.
+        let mut first = Vec::new();
+        store
+            .walk(upto, |item| {
+                first.push(describe(item));
+                Ok(first.len() < 10)
+            })
+            .await
+            .unwrap();
+        assert_eq!(first, paged[..10]);
+        // Part of the ledger: nothing after `upto`.
+        let mut part = 0;
+        store
+            .walk(7, |item| {
+                if let Item::Event { .. } = item {
+                    part += 1;
+                }
+                Ok(true)
+            })
+            .await
+            .unwrap();
+        assert_eq!(part, 7);
+        let s = store.verify().await.unwrap().unwrap();
+        assert_eq!((s.events, s.pending > 0), (35, true));
+
+        let memory = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        memory.migrate().await.unwrap();
+        assert_eq!(memory.walk_file(), None);
+        let batch = (0..3)
+            .map(|k| NewEvent {
+                stream: format!("user:m{k}"),
+                kind: "user.password_set".into(),
+                payload: serde_json::json!({"id": k}),
+                actor: "tester".into(),
+                org: "org-m".into(),
+                time: "2026-12-07T08:00:00.000Z".into(),
+                reason: "in memory".into(),
+            })
+            .collect();
+        memory.append(batch).await.unwrap();
+        let s = memory.verify().await.unwrap().unwrap();
+        assert_eq!(s.events, 3);
     }
 
     /// Every migration file is listed, once, in version order, for both

@@ -714,3 +714,44 @@ pub async fn trace_world(store: &dyn Store) -> TraceWorld {
         patients,
     }
 }
+
+/// One event of a ledger shaped like one large institution's (the verify
+/// benchmark's): clinical-research visit data on 2,000 studies, two events
+/// per study per command.
+pub fn hospital_event(k: u64) -> celltrail_ledger::NewEvent {
+    const STREAMS: u64 = 2_000;
+    celltrail_ledger::NewEvent {
+        stream: format!("project:prj-{:06}", (k / 2) % STREAMS),
+        // Verification reads every kind alike; this one projects nothing,
+        // so loading the ledger stays quick.
+        kind: crate::projection::USER_PASSWORD_SET.to_string(),
+        payload: serde_json::json!({
+            "protocol": format!("CT-2026-{:04}", (k / 2) % STREAMS),
+            "site": format!("SH-RJ-{:02}", k % 7),
+            "subject": format!("SUBJ-{:05}", k % 4_000),
+            "visit": format!("Day {}", (k % 12) * 7),
+            "form": "adverse_event",
+            "term": "细胞因子释放综合征 Cytokine release syndrome",
+            "grade": k % 5,
+            "serious": k % 9 == 4,
+        }),
+        actor: format!("user:investigator-{}", k % 40),
+        org: "org:ruijin-hospital".to_string(),
+        time: "2026-11-23T08:00:00.000Z".to_string(),
+        reason: "visit data entry".to_string(),
+    }
+}
+
+/// Appends `events` [`hospital_event`]s in commands of 1,000 (a seal entry
+/// per two events, a checkpoint per 1,000 events, as the store signs them).
+pub async fn hospital_ledger(store: &dyn Store, events: u64) -> crate::error::StoreResult<()> {
+    const APPEND: u64 = 1_000;
+    let mut k = 0;
+    while k < events {
+        let end = (k + APPEND).min(events);
+        store.append((k..end).map(hospital_event).collect()).await?;
+        k = end;
+    }
+    store.checkpoint(std::time::Duration::ZERO).await?;
+    Ok(())
+}

@@ -363,7 +363,9 @@ fn written_event_line(line: &[u8]) -> Option<(&str, &str)> {
     let rest = line.strip_prefix(PREFIX)?.strip_suffix(b"}")?;
     let (hash, rest) = rest.split_at_checked(64)?;
     let body = rest.strip_prefix(MID)?;
-    if body.first() != Some(&b'{') {
+    // An object from its first byte to its last: whitespace around it would
+    // be read into the body here but not by the line's parser.
+    if body.first() != Some(&b'{') || body.last() != Some(&b'}') {
         return None;
     }
     Some((

@@ -472,6 +472,19 @@ fn export_tampering_and_parse_errors_name_the_line() {
         serde_json::to_string(body).expect("json")
     );
     let reordered = format!("{{\"body\":{body},{}}}", &head[1..]);
+    // A body stored with a trailing space, embedded with the space outside
+    // the object: the line's body is the object alone, whose hash differs.
+    let spaced_body = format!("{body} ");
+    let spaced = format!(
+        "{{\"type\":\"event\",\"hash\":\"{}\",\"body\":{spaced_body}}}",
+        sha256_hex(spaced_body.as_bytes())
+    );
+    let mut with_space = lines.clone();
+    with_space[at] = &spaced;
+    match verify_reader(Cursor::new(with_space.join("\n"))) {
+        Err(VerifyFileError::Break(b)) => assert_eq!(b.kind, BreakKind::HashMismatch),
+        other => panic!("expected a hash mismatch, got {other:?}"),
+    }
     for other_form in [as_string, reordered] {
         let mut same = lines.clone();
         same[at] = &other_form;

@@ -50,6 +50,10 @@ impl EventPage {
 
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
+/// PostgreSQL writes no header extension; a larger one than this is not a
+/// server's.
+const MAX_HEADER_EXTENSION: usize = 1 << 16;
+
 /// A row's fields as the binary COPY format gives them (`None` for NULL).
 type Fields<'a> = [Option<&'a [u8]>];
 
@@ -114,12 +118,18 @@ impl CopyParser {
             if &fixed[..SIGNATURE.len()] != SIGNATURE {
                 return Err("not a binary copy stream".into());
             }
+            // Bits 0-15 are format-critical (a reader must stop at one it
+            // does not know), bit 16 says OIDs are included; 17-31 are
+            // ignored.
             let flags = be_u32(&fixed[11..15]);
-            if flags & (1 << 16) != 0 {
-                return Err("the copy stream carries OIDs".into());
+            if flags & 0x1_ffff != 0 {
+                return Err(format!("copy header flags {flags:#x}"));
             }
             let ext = be_u32(&fixed[15..19]) as usize;
-            let end = fixed.len().checked_add(ext).ok_or("header too long")?;
+            if ext > MAX_HEADER_EXTENSION {
+                return Err(format!("a copy header extension of {ext} bytes"));
+            }
+            let end = fixed.len() + ext;
             if buf.len() < end {
                 return Ok(0);
             }
@@ -178,6 +188,12 @@ fn be_u32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
+/// A bigint field that counts (a sequence number, a checkpoint number).
+fn count(field: Option<&[u8]>) -> Result<u64, String> {
+    let n = int8(field)?;
+    u64::try_from(n).map_err(|_| format!("negative count {n}"))
+}
+
 /// A bigint field.
 fn int8(field: Option<&[u8]>) -> Result<i64, String> {
     let bytes: [u8; 8] = field
@@ -224,23 +240,39 @@ pub(crate) struct CopyLedger {
 }
 
 impl CopyLedger {
+    /// Events from position 1 and seal entries from position -1 on, as
+    /// the paged walk reads them.
     pub fn new(pool: &sqlx::PgPool, upto: i64) -> Self {
         CopyLedger {
             pool: pool.clone(),
             upto,
             events_after: 0,
-            seals_after: 0,
+            seals_after: -2,
         }
     }
 
-    /// The next range of `span` positions after `after` (skipping ranges
-    /// with no rows is the caller's loop); `None` at the end.
+    /// The next range of `span` positions after `after`; `None` at the end.
     fn range(after: &mut i64, upto: i64, span: i64) -> Option<(i64, i64)> {
         (*after < upto).then(|| {
             let range = (*after, after.saturating_add(span).min(upto));
             *after = range.1;
             range
         })
+    }
+
+    /// After a range with no rows: moves `after` to just before the next
+    /// position `table` has (or to the end), so that a gap in positions
+    /// costs one query, not one per range.
+    async fn skip_gap(&self, table: &str, after: &mut i64) -> StoreResult<()> {
+        let next: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MIN(pos) FROM {table} WHERE pos > $1 AND pos <= $2"
+        ))
+        .bind(*after)
+        .bind(self.upto)
+        .fetch_one(&self.pool)
+        .await?;
+        *after = next.map_or(self.upto, |p| p - 1);
+        Ok(())
     }
 
     /// Refills `page` with the events of the next ranges of `span`
@@ -260,6 +292,11 @@ impl CopyLedger {
                 Ok(())
             })
             .await?;
+            if page.rows.is_empty() {
+                let mut after = self.events_after;
+                self.skip_gap("events", &mut after).await?;
+                self.events_after = after;
+            }
             page.rows.make_contiguous().sort_unstable_by_key(|r| r.0);
         }
         Ok(self.events_after < self.upto)
@@ -285,19 +322,24 @@ impl CopyLedger {
             copy_rows(&self.pool, &query, 11, &mut |f| {
                 let seal = Seal {
                     stream: text(f[2])?,
-                    first_seq: int8(f[3])? as u64,
-                    last_seq: int8(f[4])? as u64,
+                    first_seq: count(f[3])?,
+                    last_seq: count(f[4])?,
                     last_hash: text(f[5])?,
                     org: text(f[6])?,
                     key_id: text(f[7])?,
                     alg: text(f[8])?,
                     signature: f[9].map(|s| text(Some(s))).transpose()?,
-                    checkpoint: f[10].map(|n| int8(Some(n)).map(|n| n as u64)).transpose()?,
+                    checkpoint: f[10].map(|n| count(Some(n))).transpose()?,
                 };
                 rows.push((int8(f[0])?, int8(f[1])?, seal));
                 Ok(())
             })
             .await?;
+            if rows.is_empty() {
+                let mut after = self.seals_after;
+                self.skip_gap("seals", &mut after).await?;
+                self.seals_after = after;
+            }
             rows.sort_unstable_by_key(|r| (r.0, r.1));
         }
         out.extend(rows.into_iter().map(|(pos, _, seal)| (pos, seal)));
@@ -381,6 +423,15 @@ mod tests {
         let mut oids = good.clone();
         oids[12] = 1; // flag bit 16 (big-endian)
         assert!(read_all(&oids, 64).is_err());
+        let mut critical = good.clone();
+        critical[14] = 1; // flag bit 0, format-critical
+        assert!(read_all(&critical, 64).is_err());
+        let mut ignored = good.clone();
+        ignored[11] = 0x80; // flag bit 31, to be ignored
+        assert_eq!(read_all(&ignored, 64).unwrap().len(), 1);
+        let mut huge = good.clone();
+        huge[15..19].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(read_all(&huge, 64).is_err());
         let mut after = good.clone();
         after.push(0);
         assert!(read_all(&after, 64).is_err());

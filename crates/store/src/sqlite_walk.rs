@@ -51,7 +51,8 @@ fn fill(into: &mut String, row: &Row<'_>, i: usize) -> StoreResult<()> {
 
 fn count(row: &Row<'_>, i: usize) -> StoreResult<u64> {
     let n: i64 = row.get(i).map_err(failed)?;
-    Ok(n as u64)
+    u64::try_from(n)
+        .map_err(|_| StoreError::internal("ledger_page_unreadable", format!("negative count {n}")))
 }
 
 /// The next seal entry into `seal` (its strings reused); its position.
@@ -92,13 +93,10 @@ fn next_checkpoint(rows: &mut Rows<'_>, cp: &mut Checkpoint) -> StoreResult<Opti
     Ok(Some(r.get(0).map_err(failed)?))
 }
 
-/// Walks the ledger of the SQLite file at `path` up to event position
-/// `upto`, in the order the verifier needs, until `f` returns `false`.
-pub(crate) fn walk(
-    path: &Path,
-    upto: i64,
-    f: &mut dyn FnMut(Item<'_>) -> StoreResult<bool>,
-) -> StoreResult<()> {
+/// Opens the SQLite file at `path` for a walk: read-only, in one read
+/// transaction (one snapshot of the three tables, whatever is appended
+/// meanwhile). The caller walks through the pool instead when this fails.
+pub(crate) fn open(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -108,21 +106,38 @@ pub(crate) fn walk(
     // As the pool's connections do: reads through a memory map.
     conn.pragma_update(None, "mmap_size", 268_435_456i64)
         .map_err(failed)?;
-    // One snapshot for the three tables, whatever is appended meanwhile.
     conn.execute_batch("BEGIN").map_err(failed)?;
+    // Reads the schema now, so that a file that cannot be read fails here.
+    conn.query_row("SELECT COUNT(*) FROM checkpoints WHERE pos < 0", [], |_| {
+        Ok(())
+    })
+    .map_err(failed)?;
+    Ok(conn)
+}
+
+/// Walks the ledger on `conn` (from [`open`]) up to event position `upto`,
+/// in the order the verifier needs, until `f` returns `false`. The rows are
+/// those the paged walk reads: events after position 0, seal entries and
+/// checkpoints from position -1 on.
+pub(crate) fn walk(
+    conn: &Connection,
+    upto: i64,
+    f: &mut dyn FnMut(Item<'_>) -> StoreResult<bool>,
+) -> StoreResult<()> {
     let mut ev_stmt = conn
-        .prepare("SELECT pos, hash, body FROM events WHERE pos <= ?1 ORDER BY pos")
+        .prepare("SELECT pos, hash, body FROM events WHERE pos > 0 AND pos <= ?1 ORDER BY pos")
         .map_err(failed)?;
     let mut seal_stmt = conn
         .prepare(
             "SELECT pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint \
-             FROM seals WHERE pos <= ?1 ORDER BY pos, id",
+             FROM seals WHERE (pos > -1 OR (pos = -1 AND id > 0)) AND pos <= ?1 ORDER BY pos, id",
         )
         .map_err(failed)?;
     let mut cp_stmt = conn
         .prepare(
             "SELECT pos, org, n, key_id, alg, seals, digest, signature \
-             FROM checkpoints WHERE pos <= ?1 ORDER BY pos, org, n",
+             FROM checkpoints WHERE (pos > -1 OR (pos = -1 AND (org > '' OR (org = '' AND n > 0)))) \
+             AND pos <= ?1 ORDER BY pos, org, n",
         )
         .map_err(failed)?;
     let mut evs = ev_stmt.query([upto]).map_err(failed)?;

@@ -260,19 +260,18 @@ impl CopyLedger {
         })
     }
 
-    /// After a range with no rows: moves `after` to just before the next
-    /// position `table` has (or to the end), so that a gap in positions
-    /// costs one query, not one per range.
-    async fn skip_gap(&self, table: &str, after: &mut i64) -> StoreResult<()> {
+    /// After a range with no rows ending at `after`: the position just
+    /// before the next one `table` has (or the end), so that a gap in
+    /// positions costs one query, not one per range.
+    async fn past_gap(&self, table: &str, after: i64) -> StoreResult<i64> {
         let next: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT MIN(pos) FROM {table} WHERE pos > $1 AND pos <= $2"
         ))
-        .bind(*after)
+        .bind(after)
         .bind(self.upto)
         .fetch_one(&self.pool)
         .await?;
-        *after = next.map_or(self.upto, |p| p - 1);
-        Ok(())
+        Ok(next.map_or(self.upto, |p| p - 1))
     }
 
     /// Refills `page` with the events of the next ranges of `span`
@@ -293,9 +292,7 @@ impl CopyLedger {
             })
             .await?;
             if page.rows.is_empty() {
-                let mut after = self.events_after;
-                self.skip_gap("events", &mut after).await?;
-                self.events_after = after;
+                self.events_after = self.past_gap("events", self.events_after).await?;
             }
             page.rows.make_contiguous().sort_unstable_by_key(|r| r.0);
         }
@@ -336,9 +333,7 @@ impl CopyLedger {
             })
             .await?;
             if rows.is_empty() {
-                let mut after = self.seals_after;
-                self.skip_gap("seals", &mut after).await?;
-                self.seals_after = after;
+                self.seals_after = self.past_gap("seals", self.seals_after).await?;
             }
             rows.sort_unstable_by_key(|r| (r.0, r.1));
         }

@@ -176,14 +176,6 @@ pub(crate) fn next_in_ledger(
     })
 }
 
-/// The ledger tables a walk reads page by page.
-#[derive(Clone, Copy, Debug)]
-enum LedgerPage {
-    Events,
-    Seals,
-    Checkpoints,
-}
-
 /// `(id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint)`
 type SealPageRow = (
     i64,
@@ -201,26 +193,27 @@ type SealPageRow = (
 /// `(pos, org, n, key_id, alg, seals, digest, signature)`
 type CheckpointPageRow = (i64, String, u64, String, String, u64, String, String);
 
-/// The query for one page of a ledger table: the rows after a position
+/// The queries for one page of a ledger table: the rows after a position
 /// (`$1`, with tie-breakers `$2` and `$3`) up to event position `$4`, at
 /// most `$5` of them, aggregated into one text: framed events
 /// ([`split_event_page`]), or a JSON array of arrays. An aggregate need not
 /// keep its input's order (and sorting inside it costs a temporary tree),
 /// so the walk puts each page in order itself. Every page query takes the
-/// same five parameters; the aggregates differ by dialect. (A PostgreSQL
-/// walk reads events and seal entries by COPY instead, see
-/// [`crate::event_page`]; their PostgreSQL forms here keep the paged walk
-/// whole on either backend.)
-fn ledger_page_sql(page: LedgerPage, backend: Backend) -> &'static str {
-    match (page, backend) {
-        // Events, the bulk of a ledger, are framed rather than escaped:
-        // `<pos> <hash bytes> <body bytes> <hash><body>` per event.
-        (LedgerPage::Events, Backend::Sqlite) => "SELECT COALESCE(group_concat(pos || ' ' || octet_length(hash) || ' ' || octet_length(body), ' '), ''), COALESCE(group_concat(hash, ''), ''), COALESCE(group_concat(body, ''), '') FROM (SELECT pos, hash, body FROM events WHERE pos > $1 AND $2 = $2 AND $3 = $3 AND pos <= $4 ORDER BY pos LIMIT $5)",
-        (LedgerPage::Events, Backend::Postgres) => "SELECT COALESCE(string_agg(pos || ' ' || octet_length(hash) || ' ' || octet_length(body), ' '), ''), COALESCE(string_agg(hash, ''), ''), COALESCE(string_agg(body, ''), '') FROM (SELECT pos, hash, body FROM events WHERE pos > $1 AND $2::text = $2::text AND $3::bigint = $3::bigint AND pos <= $4 ORDER BY pos LIMIT $5) t",
-        (LedgerPage::Seals, Backend::Sqlite) => "SELECT COALESCE(json_group_array(json_array(id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint)), '[]') FROM (SELECT * FROM seals WHERE (pos > $1 OR (pos = $1 AND id > $3)) AND $2 = $2 AND pos <= $4 ORDER BY pos, id LIMIT $5)",
-        (LedgerPage::Seals, Backend::Postgres) => "SELECT COALESCE(json_agg(json_build_array(id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint))::text, '[]') FROM (SELECT * FROM seals WHERE (pos > $1 OR (pos = $1 AND id > $3)) AND $2::text = $2::text AND pos <= $4 ORDER BY pos, id LIMIT $5) t",
-        (LedgerPage::Checkpoints, Backend::Sqlite) => "SELECT COALESCE(json_group_array(json_array(pos, org, n, key_id, alg, seals, digest, signature)), '[]') FROM (SELECT * FROM checkpoints WHERE (pos > $1 OR (pos = $1 AND (org > $2 OR (org = $2 AND n > $3)))) AND pos <= $4 ORDER BY pos, org, n LIMIT $5)",
-        (LedgerPage::Checkpoints, Backend::Postgres) => "SELECT COALESCE(json_agg(json_build_array(pos, org, n, key_id, alg, seals, digest, signature))::text, '[]') FROM (SELECT * FROM checkpoints WHERE (pos > $1 OR (pos = $1 AND (org > $2 OR (org = $2 AND n > $3)))) AND pos <= $4 ORDER BY pos, org, n LIMIT $5) t",
+/// same five parameters. Events and seal entries are read this way on
+/// SQLite only (an in-memory database: a file is read in place); PostgreSQL
+/// reads them by COPY ([`crate::event_page`]). Checkpoints, a few per
+/// thousand events, are read this way on both.
+///
+/// Events, the bulk of a ledger, are framed rather than escaped:
+/// `<pos> <hash bytes> <body bytes> <hash><body>` per event.
+const SQLITE_EVENTS_PAGE: &str = "SELECT COALESCE(group_concat(pos || ' ' || octet_length(hash) || ' ' || octet_length(body), ' '), ''), COALESCE(group_concat(hash, ''), ''), COALESCE(group_concat(body, ''), '') FROM (SELECT pos, hash, body FROM events WHERE pos > $1 AND $2 = $2 AND $3 = $3 AND pos <= $4 ORDER BY pos LIMIT $5)";
+const SQLITE_SEALS_PAGE: &str = "SELECT COALESCE(json_group_array(json_array(id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint)), '[]') FROM (SELECT * FROM seals WHERE (pos > $1 OR (pos = $1 AND id > $3)) AND $2 = $2 AND pos <= $4 ORDER BY pos, id LIMIT $5)";
+
+/// A page of checkpoints in each dialect (see [`SQLITE_EVENTS_PAGE`]).
+fn checkpoints_page_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SELECT COALESCE(json_group_array(json_array(pos, org, n, key_id, alg, seals, digest, signature)), '[]') FROM (SELECT * FROM checkpoints WHERE (pos > $1 OR (pos = $1 AND (org > $2 OR (org = $2 AND n > $3)))) AND pos <= $4 ORDER BY pos, org, n LIMIT $5)",
+        Backend::Postgres => "SELECT COALESCE(json_agg(json_build_array(pos, org, n, key_id, alg, seals, digest, signature))::text, '[]') FROM (SELECT * FROM checkpoints WHERE (pos > $1 OR (pos = $1 AND (org > $2 OR (org = $2 AND n > $3)))) AND pos <= $4 ORDER BY pos, org, n LIMIT $5) t",
     }
 }
 
@@ -385,26 +378,118 @@ impl PgStore {
     }
 }
 
-/// Where the paged walk's events and seal entries come from: page queries
-/// after a position (events; seals with their id), or PostgreSQL's binary
-/// COPY ([`CopyLedger`]).
-enum EventSource {
-    Pages { after: i64, seals_after: (i64, i64) },
-    Copy(CopyLedger),
+/// Where the paged walk of an in-memory SQLite database has got to: the
+/// last event's position, the last seal entry's (position, id), up to
+/// event position `upto`.
+struct PagedSource {
+    upto: i64,
+    events_after: i64,
+    seals_after: (i64, i64),
 }
 
 impl SqliteStore {
-    fn event_source(&self, _upto: i64) -> EventSource {
-        EventSource::Pages {
-            after: 0,
+    fn event_source(&self, upto: i64) -> PagedSource {
+        PagedSource {
+            upto,
+            events_after: 0,
             seals_after: (-1, 0),
         }
+    }
+
+    /// Refills `page` with the next page of events; `false` when no more come.
+    async fn next_event_page(
+        &self,
+        source: &mut PagedSource,
+        page: &mut EventPage,
+    ) -> StoreResult<bool> {
+        let (meta, hashes, bodies): (String, String, String) = sqlx::query_as(SQLITE_EVENTS_PAGE)
+            .bind(source.events_after)
+            .bind("")
+            .bind(0i64)
+            .bind(source.upto)
+            .bind(PAGE)
+            .fetch_one(&self.pool)
+            .await?;
+        let mut rows = split_event_page(&meta, &hashes, &bodies).map_err(|e| {
+            StoreError::internal("ledger_page_unreadable", format!("events page: {e}"))
+        })?;
+        rows.sort_by_key(|r| r.0);
+        page.clear();
+        for (pos, hash, body) in &rows {
+            source.events_after = *pos;
+            page.push(*pos, hash.as_bytes(), body.as_bytes());
+        }
+        Ok((rows.len() as i64) >= PAGE)
+    }
+
+    /// Appends the next page of seal entries to `out`; `false` when no more come.
+    async fn next_seal_page(
+        &self,
+        source: &mut PagedSource,
+        out: &mut VecDeque<(i64, Seal)>,
+    ) -> StoreResult<bool> {
+        let after = source.seals_after;
+        let mut rows: Vec<SealPageRow> = self
+            .ledger_page(
+                SQLITE_SEALS_PAGE,
+                "seals",
+                (after.0, "", after.1),
+                source.upto,
+            )
+            .await?;
+        rows.sort_by_key(|r| (r.1, r.0));
+        let more = (rows.len() as i64) >= PAGE;
+        for (
+            id,
+            pos,
+            stream,
+            first_seq,
+            last_seq,
+            last_hash,
+            org,
+            key_id,
+            alg,
+            signature,
+            checkpoint,
+        ) in rows
+        {
+            source.seals_after = (pos, id);
+            let seal = Seal {
+                stream,
+                first_seq,
+                last_seq,
+                last_hash,
+                org,
+                key_id,
+                alg,
+                signature,
+                checkpoint,
+            };
+            out.push_back((pos, seal));
+        }
+        Ok(more)
     }
 }
 
 impl PgStore {
-    fn event_source(&self, upto: i64) -> EventSource {
-        EventSource::Copy(CopyLedger::new(&self.pool, upto))
+    fn event_source(&self, upto: i64) -> CopyLedger {
+        CopyLedger::new(&self.pool, upto)
+    }
+
+    async fn next_event_page(
+        &self,
+        source: &mut CopyLedger,
+        page: &mut EventPage,
+    ) -> StoreResult<bool> {
+        source.next_events(page, PAGE).await
+    }
+
+    async fn next_seal_page(
+        &self,
+        source: &mut CopyLedger,
+        out: &mut VecDeque<(i64, Seal)>,
+    ) -> StoreResult<bool> {
+        source.next_seals(out, PAGE).await
     }
 }
 
@@ -651,15 +736,16 @@ macro_rules! backend {
             }
 
             /// One page of a ledger table as a single JSON text (see
-            /// [`ledger_page_sql`]): one row per page instead of one per
+            /// [`SQLITE_EVENTS_PAGE`]): one row per page instead of one per
             /// record spares the driver's per-row cost on a full walk.
             async fn ledger_page<T: serde::de::DeserializeOwned>(
                 &self,
-                page: LedgerPage,
+                sql: &'static str,
+                what: &str,
                 after: (i64, &str, i64),
                 upto: i64,
             ) -> StoreResult<Vec<T>> {
-                let text: String = sqlx::query_scalar(ledger_page_sql(page, $backend))
+                let text: String = sqlx::query_scalar(sql)
                     .bind(after.0)
                     .bind(after.1)
                     .bind(after.2)
@@ -668,51 +754,8 @@ macro_rules! backend {
                     .fetch_one(&self.pool)
                     .await?;
                 serde_json::from_str(&text).map_err(|e| {
-                    StoreError::internal("ledger_page_unreadable", format!("{page:?} page: {e}"))
+                    StoreError::internal("ledger_page_unreadable", format!("{what} page: {e}"))
                 })
-            }
-
-            /// Refills `page` from `source`; `false` when no more events come.
-            async fn next_event_page(&self, source: &mut EventSource, upto: i64, page: &mut EventPage) -> StoreResult<bool> {
-                let after = match source {
-                    EventSource::Copy(copy) => return copy.next_events(page, PAGE).await,
-                    EventSource::Pages { after, .. } => after,
-                };
-                let (meta, hashes, bodies): (String, String, String) = sqlx::query_as(ledger_page_sql(LedgerPage::Events, $backend))
-                    .bind(*after)
-                    .bind("")
-                    .bind(0i64)
-                    .bind(upto)
-                    .bind(PAGE)
-                    .fetch_one(&self.pool)
-                    .await?;
-                let mut rows = split_event_page(&meta, &hashes, &bodies)
-                    .map_err(|e| StoreError::internal("ledger_page_unreadable", format!("events page: {e}")))?;
-                rows.sort_by_key(|r| r.0);
-                page.clear();
-                for (pos, hash, body) in &rows {
-                    *after = *pos;
-                    page.push(*pos, hash.as_bytes(), body.as_bytes());
-                }
-                Ok((rows.len() as i64) >= PAGE)
-            }
-
-            /// Refills `out` with seal entries from `source`; `false` when
-            /// no more come.
-            async fn next_seal_page(&self, source: &mut EventSource, upto: i64, out: &mut VecDeque<(i64, Seal)>) -> StoreResult<bool> {
-                let after = match source {
-                    EventSource::Copy(copy) => return copy.next_seals(out, PAGE).await,
-                    EventSource::Pages { seals_after, .. } => seals_after,
-                };
-                let mut rows: Vec<SealPageRow> = self.ledger_page(LedgerPage::Seals, (after.0, "", after.1), upto).await?;
-                rows.sort_by_key(|r| (r.1, r.0));
-                let more = (rows.len() as i64) >= PAGE;
-                for (id, pos, stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint) in rows {
-                    *after = (pos, id);
-                    let seal = Seal { stream, first_seq, last_seq, last_hash, org, key_id, alg, signature, checkpoint };
-                    out.push_back((pos, seal));
-                }
-                Ok(more)
             }
 
             /// Walks the ledger up to event position `upto` in position
@@ -743,13 +786,13 @@ macro_rules! backend {
                 let (mut ev_done, mut seal_done, mut cp_done) = (false, false, false);
                 loop {
                     if evs.rows.is_empty() && !ev_done {
-                        ev_done = !self.next_event_page(&mut events, upto, &mut evs).await?;
+                        ev_done = !self.next_event_page(&mut events, &mut evs).await?;
                     }
                     if seals.is_empty() && !seal_done {
-                        seal_done = !self.next_seal_page(&mut events, upto, &mut seals).await?;
+                        seal_done = !self.next_seal_page(&mut events, &mut seals).await?;
                     }
                     if cps.is_empty() && !cp_done {
-                        let mut rows: Vec<CheckpointPageRow> = self.ledger_page(LedgerPage::Checkpoints, (cp_after.0, &cp_after.1, cp_after.2), upto).await?;
+                        let mut rows: Vec<CheckpointPageRow> = self.ledger_page(checkpoints_page_sql($backend), "checkpoints", (cp_after.0, &cp_after.1, cp_after.2), upto).await?;
                         rows.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
                         cp_done = (rows.len() as i64) < PAGE;
                         for (pos, org, n, key_id, alg, seals, digest, signature) in rows {
@@ -1886,6 +1929,22 @@ mod tests {
         }
     }
 
+    /// Everything one walk of `store` gives up to `upto`, described: read in
+    /// place (`paged` false) or through the pool.
+    async fn walked(store: &SqliteStore, upto: i64, paged: bool) -> Vec<String> {
+        let mut items = Vec::new();
+        let record = |item: Item<'_>| {
+            items.push(describe(item));
+            Ok(true)
+        };
+        if paged {
+            store.walk_paged(upto, record).await.unwrap();
+        } else {
+            store.walk(upto, record).await.unwrap();
+        }
+        items
+    }
+
     /// The SQLite file's ledger read in place gives the same items in the
     /// same order as the paged walk through the pool (2-row pages here),
     /// for a ledger of three organisations with old-style entries beside
@@ -1920,22 +1979,8 @@ mod tests {
             }
         }
         let upto = store.last_pos().await.unwrap();
-        let mut direct = Vec::new();
-        store
-            .walk(upto, |item| {
-                direct.push(describe(item));
-                Ok(true)
-            })
-            .await
-            .unwrap();
-        let mut paged = Vec::new();
-        store
-            .walk_paged(upto, |item| {
-                paged.push(describe(item));
-                Ok(true)
-            })
-            .await
-            .unwrap();
+        let direct = walked(&store, upto, false).await;
+        let paged = walked(&store, upto, true).await;
         let kinds = |items: &[String], k: &str| items.iter().filter(|i| i.starts_with(k)).count();
         assert_eq!(kinds(&direct, "event "), 35);
         assert!(kinds(&direct, "checkpoint ") >= 3, "{direct:#?}");
@@ -1976,23 +2021,18 @@ mod tests {
         ] {
             sqlx::query(sql).execute(store.pool()).await.unwrap();
         }
-        let (mut direct, mut paged) = (Vec::new(), Vec::new());
-        store
-            .walk(upto, |item| {
-                direct.push(describe(item));
-                Ok(true)
-            })
-            .await
-            .unwrap();
-        store
-            .walk_paged(upto, |item| {
-                paged.push(describe(item));
-                Ok(true)
-            })
-            .await
-            .unwrap();
-        assert_eq!(direct, paged);
+        assert_eq!(
+            walked(&store, upto, false).await,
+            walked(&store, upto, true).await
+        );
         assert!(store.verify().await.unwrap().is_err());
+        // A negative count cannot be read by either walk.
+        sqlx::query("UPDATE seals SET checkpoint = -1 WHERE id = 4")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert!(store.walk(upto, |_| Ok(true)).await.is_err());
+        assert!(store.walk_paged(upto, |_| Ok(true)).await.is_err());
 
         let memory = SqliteStore::connect("sqlite::memory:").await.unwrap();
         memory.migrate().await.unwrap();

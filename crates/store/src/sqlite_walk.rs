@@ -29,7 +29,7 @@ fn failed(e: rusqlite::Error) -> StoreError {
 
 /// A stored text: TEXT as it is; a BLOB (which CellTrail never writes) read
 /// as text, a non-UTF-8 byte replaced, so that its hash fails to match and
-/// the verifier names the row; NULL as empty. Numbers are not text here.
+/// the verifier names the row; NULL as empty; a number as its digits.
 fn text<'r>(row: &'r Row<'_>, i: usize) -> StoreResult<std::borrow::Cow<'r, str>> {
     Ok(match row.get_ref(i).map_err(failed)? {
         ValueRef::Text(b) | ValueRef::Blob(b) => match std::str::from_utf8(b) {
@@ -71,10 +71,10 @@ fn next_seal(rows: &mut Rows<'_>, seal: &mut Seal) -> StoreResult<Option<i64>> {
         ValueRef::Null => None,
         _ => Some(text(r, 8)?.into_owned()),
     };
-    seal.checkpoint = r
-        .get::<_, Option<i64>>(9)
-        .map_err(failed)?
-        .map(|n| n as u64);
+    seal.checkpoint = match r.get_ref(9).map_err(failed)? {
+        ValueRef::Null => None,
+        _ => Some(count(r, 9)?),
+    };
     Ok(Some(r.get(0).map_err(failed)?))
 }
 
